@@ -1,0 +1,40 @@
+# Build options, warnings and sanitizers shared by every pdc target.
+option(PDC_BUILD_TESTS "Build the test suite" ON)
+option(PDC_BUILD_BENCH "Build pdc-bench" ON)
+option(PDC_BUILD_DAEMON "Build pdcd, libpdc, pdcctl and the kernels (off: core only)" ON)
+option(PDC_WERROR "Treat warnings as errors" ON)
+set(PDC_SANITIZE "" CACHE STRING "Sanitizers: '', 'address,undefined' or 'thread'")
+set(PDC_CUDA "AUTO" CACHE STRING "CUDA tier: AUTO (when nvcc is found), ON or OFF")
+
+# CUDA: detected only; no target needs it yet (the cuda tier comes later).
+if(PDC_CUDA STREQUAL "AUTO" OR PDC_CUDA)
+  include(CheckLanguage)
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(PDC_HAVE_CUDA ON)
+  elseif(PDC_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "PDC_CUDA=ON but no nvcc was found")
+  endif()
+endif()
+if(NOT PDC_HAVE_CUDA)
+  set(PDC_HAVE_CUDA OFF)
+endif()
+message(STATUS "pdc: CUDA tier support: ${PDC_HAVE_CUDA}; sanitizers: '${PDC_SANITIZE}'")
+
+add_library(pdc_warnings INTERFACE)
+target_compile_options(pdc_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
+  -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
+  -Wnull-dereference -Wimplicit-fallthrough
+  $<$<BOOL:${PDC_WERROR}>:-Werror>)
+
+if(PDC_SANITIZE)
+  add_compile_options(-fsanitize=${PDC_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${PDC_SANITIZE})
+endif()
+
+# Generated and third-party headers are included as system headers so the
+# strict warnings above apply to pdc's own code only.
