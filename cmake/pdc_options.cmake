@@ -28,7 +28,7 @@ add_library(pdc_warnings INTERFACE)
 target_compile_options(pdc_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion
   -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
-  -Wnull-dereference -Wimplicit-fallthrough
+  -Wimplicit-fallthrough
   $<$<BOOL:${PDC_WERROR}>:-Werror>)
 
 if(PDC_SANITIZE)

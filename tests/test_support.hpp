@@ -21,7 +21,9 @@ inline constexpr bool k_sanitized = false;
 #endif
 
 /// `full` normally; a tenth under sanitizers (they slow code 5-20x).
-constexpr std::uint64_t scaled(std::uint64_t full) { return k_sanitized ? full / 10 : full; }
+constexpr std::uint64_t scaled(std::uint64_t full) {
+  return k_sanitized ? full / 10 : full;
+}
 
 /// Polls `cond` until true or `timeout` passes; returns its last value.
 template <typename Cond>

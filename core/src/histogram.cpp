@@ -39,7 +39,9 @@ void histogram::merge(const histogram& other) noexcept {
   max_ = std::max(max_, other.max_);
 }
 
-void histogram::reset() noexcept { *this = histogram{}; }
+void histogram::reset() noexcept {
+  *this = histogram{};
+}
 
 double histogram::mean() const noexcept {
   return count_ == 0 ? 0.0 : static_cast<double>(sum_) / static_cast<double>(count_);

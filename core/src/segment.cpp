@@ -18,7 +18,9 @@ namespace {
 constexpr std::uint64_t k_header_area = 512;  // header slot; rings start after it
 constexpr unsigned k_required_seals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 
-std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) & ~(a - 1); }
+std::uint64_t align_up(std::uint64_t v, std::uint64_t a) {
+  return (v + a - 1) & ~(a - 1);
+}
 
 error sys_error(const char* what) {
   return make_error(errc::system_error, std::string(what) + ": " + std::strerror(errno));
@@ -31,8 +33,8 @@ result<void> check_spec(const ring_spec& r) {
   }
   if (record_footprint(r.max_record_bytes) > r.capacity_bytes / 2) {
     return make_error(errc::invalid_argument, "max record " + std::to_string(r.max_record_bytes) +
-                                                  " bytes does not fit half of a " +
-                                                  std::to_string(r.capacity_bytes) + "-byte ring");
+                                                  " bytes does not fit half of a " + std::to_string(r.capacity_bytes) +
+                                                  "-byte ring");
   }
   return ok();
 }
@@ -45,9 +47,13 @@ std::uint64_t segment::required_bytes(std::span<const ring_spec> rings) noexcept
   return align_up(size, 4096);
 }
 
-segment::~segment() { reset(); }
+segment::~segment() {
+  reset();
+}
 
-segment::segment(segment&& other) noexcept { *this = std::move(other); }
+segment::segment(segment&& other) noexcept {
+  *this = std::move(other);
+}
 
 segment& segment::operator=(segment&& other) noexcept {
   if (this != &other) {
@@ -154,9 +160,10 @@ result<segment> segment::open(int fd) {
   for (std::uint32_t i = 0; i < h->ring_count; ++i) {
     const auto& r = h->rings[i];
     const ring_spec spec{r.capacity_bytes, r.max_record_bytes};
-    if (!check_spec(spec) || r.offset % k_ring_line != 0 || r.offset < k_header_area ||
-        r.offset > size || size - r.offset < sizeof(ring_control) + r.capacity_bytes) {
-      return make_error(errc::corrupt_segment, "ring " + std::to_string(i) + " lies outside the segment or is malformed");
+    if (!check_spec(spec) || r.offset % k_ring_line != 0 || r.offset < k_header_area || r.offset > size ||
+        size - r.offset < sizeof(ring_control) + r.capacity_bytes) {
+      return make_error(errc::corrupt_segment,
+                        "ring " + std::to_string(i) + " lies outside the segment or is malformed");
     }
   }
   seg.ring_count_ = h->ring_count;

@@ -109,7 +109,9 @@ bool ring_consumer::prepare_park() noexcept {
   return true;
 }
 
-void ring_consumer::unpark() noexcept { ctl_->consumer_parked.store(0, std::memory_order_relaxed); }
+void ring_consumer::unpark() noexcept {
+  ctl_->consumer_parked.store(0, std::memory_order_relaxed);
+}
 
 void ring_consumer::wake_producer() noexcept {
   if (ctl_->producer_parked.exchange(0, std::memory_order_seq_cst) == 0) return;

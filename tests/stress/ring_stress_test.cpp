@@ -25,7 +25,9 @@ std::uint64_t fnv1a(const std::byte* p, std::size_t n) {
   return h;
 }
 
-std::size_t body_len(std::uint64_t seq) { return (seq * 2654435761ULL) % 200; }
+std::size_t body_len(std::uint64_t seq) {
+  return (seq * 2654435761ULL) % 200;
+}
 
 // Writes `count` records; returns false if the consumer went away.
 bool produce(ring_producer& producer, std::uint64_t count, std::size_t batch) {
@@ -120,8 +122,7 @@ TEST(RingStress, CrossProcessStreamEveryRecordIntact) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_EQ(consumer.wait_for_data(wait_strategy::spin_park(10), deadline::after_ns(5'000'000'000)),
-            errc::peer_gone);
+  EXPECT_EQ(consumer.wait_for_data(wait_strategy::spin_park(10), deadline::after_ns(5'000'000'000)), errc::peer_gone);
 }
 
 }  // namespace

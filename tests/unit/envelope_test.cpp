@@ -14,8 +14,8 @@ TEST(Envelope, LayoutIsFixed) {
   const auto* base = reinterpret_cast<const std::byte*>(&e);
   EXPECT_EQ(reinterpret_cast<const std::byte*>(&e) + 0, base);
   std::vector<std::byte> bytes(sizeof(envelope));
-  const envelope sample = make_envelope(0x0102030405060708ULL, 0x11223344U, 0x99ULL, 0xAAULL, 0xBBULL, 0x55667788U,
-                                        0x0102, 200);
+  const envelope sample =
+      make_envelope(0x0102030405060708ULL, 0x11223344U, 0x99ULL, 0xAAULL, 0xBBULL, 0x55667788U, 0x0102, 200);
   std::memcpy(bytes.data(), &sample, sizeof sample);
   std::uint64_t u64 = 0;
   std::memcpy(&u64, bytes.data() + 0, 8);
@@ -33,7 +33,7 @@ TEST(Envelope, LayoutIsFixed) {
   EXPECT_EQ(u32, 0x55667788U);  // type_id
   std::uint16_t u16 = 0;
   std::memcpy(&u16, bytes.data() + 40, 2);
-  EXPECT_EQ(u16, 0x0102);             // flags
+  EXPECT_EQ(u16, 0x0102);                // flags
   EXPECT_EQ(bytes[42], std::byte{200});  // priority
 }
 
@@ -49,7 +49,9 @@ TEST(Envelope, ReadRefusesShortOrMismatchedLength) {
   EXPECT_FALSE(read_envelope(std::span(bytes).first(10), out));
 }
 
-TEST(Envelope, DefaultPriorityIsSeeds) { EXPECT_EQ(make_envelope(1, 0, 0).priority(), 128); }
+TEST(Envelope, DefaultPriorityIsSeeds) {
+  EXPECT_EQ(make_envelope(1, 0, 0).priority(), 128);
+}
 
 }  // namespace
 }  // namespace pdc

@@ -46,7 +46,8 @@ TEST(Histogram, QuantilesWithinThreePercentOfExact) {
   }
   std::sort(values.begin(), values.end());
   for (double q : {0.5, 0.9, 0.99, 0.999}) {
-    const auto exact = static_cast<double>(values[static_cast<std::size_t>(q * static_cast<double>(values.size())) - 1]);
+    const auto exact =
+        static_cast<double>(values[static_cast<std::size_t>(q * static_cast<double>(values.size())) - 1]);
     const auto got = static_cast<double>(sut.quantile(q));
     EXPECT_NEAR(got, exact, exact * 0.03 + 1) << "q=" << q;
   }

@@ -1,10 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <array>
 #include <atomic>
 #include <cstring>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include <thread>
 

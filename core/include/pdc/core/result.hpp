@@ -17,36 +17,51 @@ struct error {
   std::string message;
 
   /// Message if set, else the code's description.
-  [[nodiscard]] std::string what() const {
-    return message.empty() ? std::string(to_string(code)) : message;
-  }
+  [[nodiscard]] std::string what() const { return message.empty() ? std::string(to_string(code)) : message; }
 };
 
 /// Builds an error; `msg` should be one line naming what failed and why.
-inline error make_error(errc code, std::string msg = {}) { return error{code, std::move(msg)}; }
+inline error make_error(errc code, std::string msg = {}) {
+  return error{code, std::move(msg)};
+}
 
 /// Either a T or an error. Cheap to move; never throws on access misuse in
 /// release builds (asserts in debug).
 template <typename T>
 class [[nodiscard]] result {
  public:
-  result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  result(error e) : v_(std::in_place_index<1>, std::move(e)) {}      // NOLINT(google-explicit-constructor)
+  result(T value) : v_(std::in_place_index<0>, std::move(value)) {}   // NOLINT(google-explicit-constructor)
+  result(error e) : v_(std::in_place_index<1>, std::move(e)) {}       // NOLINT(google-explicit-constructor)
   result(errc code) : v_(std::in_place_index<1>, error{code, {}}) {}  // NOLINT(google-explicit-constructor)
 
   [[nodiscard]] bool has_value() const noexcept { return v_.index() == 0; }
   explicit operator bool() const noexcept { return has_value(); }
 
-  T& value() & { assert(has_value()); return std::get<0>(v_); }
-  const T& value() const& { assert(has_value()); return std::get<0>(v_); }
-  T&& value() && { assert(has_value()); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    assert(has_value());
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    assert(has_value());
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    assert(has_value());
+    return std::get<0>(std::move(v_));
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
-  [[nodiscard]] const error& err() const& { assert(!has_value()); return std::get<1>(v_); }
-  [[nodiscard]] error&& err() && { assert(!has_value()); return std::get<1>(std::move(v_)); }
+  [[nodiscard]] const error& err() const& {
+    assert(!has_value());
+    return std::get<1>(v_);
+  }
+  [[nodiscard]] error&& err() && {
+    assert(!has_value());
+    return std::get<1>(std::move(v_));
+  }
   [[nodiscard]] errc code() const noexcept { return has_value() ? errc::ok : std::get<1>(v_).code; }
 
  private:
@@ -63,8 +78,14 @@ class [[nodiscard]] result<void> {
 
   [[nodiscard]] bool has_value() const noexcept { return ok_; }
   explicit operator bool() const noexcept { return ok_; }
-  [[nodiscard]] const error& err() const& { assert(!ok_); return e_; }
-  [[nodiscard]] error&& err() && { assert(!ok_); return std::move(e_); }
+  [[nodiscard]] const error& err() const& {
+    assert(!ok_);
+    return e_;
+  }
+  [[nodiscard]] error&& err() && {
+    assert(!ok_);
+    return std::move(e_);
+  }
   [[nodiscard]] errc code() const noexcept { return ok_ ? errc::ok : e_.code; }
 
  private:
@@ -73,6 +94,8 @@ class [[nodiscard]] result<void> {
 };
 
 /// Success value for result<void>.
-inline result<void> ok() { return {}; }
+inline result<void> ok() {
+  return {};
+}
 
 }  // namespace pdc

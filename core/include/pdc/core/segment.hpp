@@ -45,8 +45,8 @@ struct segment_header {
   std::uint32_t header_bytes;   ///< sizeof(segment_header) of the creator.
   std::uint64_t segment_bytes;  ///< Total mapped size.
   std::uint32_t ring_count;
-  std::uint32_t flags;          ///< Reserved for later use (e.g. GPU-mapped).
-  std::uint64_t user_tag;       ///< Free for the owner (e.g. attachment id).
+  std::uint32_t flags;     ///< Reserved for later use (e.g. GPU-mapped).
+  std::uint64_t user_tag;  ///< Free for the owner (e.g. attachment id).
   ring_descriptor rings[k_segment_max_rings];
 };
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -54,7 +54,7 @@ static_assert(sizeof(segment_header) <= 512, "header must fit its reserved area"
 
 /// Size and limit of one ring to create.
 struct ring_spec {
-  std::uint64_t capacity_bytes = 1 << 20;   ///< Power of two, >= 64.
+  std::uint64_t capacity_bytes = 1 << 20;      ///< Power of two, >= 64.
   std::uint32_t max_record_bytes = 64 * 1024;  ///< Payload limit, <= capacity / 2.
 };
 
@@ -70,8 +70,7 @@ class segment {
 
   /// Creates a sealed memfd segment with the given rings. `name` shows in
   /// /proc/PID/fd and maps for debugging only.
-  static result<segment> create(const std::string& name, std::span<const ring_spec> rings,
-                                std::uint64_t user_tag = 0);
+  static result<segment> create(const std::string& name, std::span<const ring_spec> rings, std::uint64_t user_tag = 0);
   /// Maps a segment from an fd (received from another process) and checks
   /// its header, sizes and seals. Takes ownership of `fd` on success and on failure.
   static result<segment> open(int fd);

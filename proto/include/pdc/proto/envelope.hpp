@@ -23,9 +23,8 @@ inline constexpr std::uint16_t k_envelope_flag_error = 1U << 1;
 
 /// Builds an envelope for a payload of `payload_length` bytes.
 inline envelope make_envelope(std::uint64_t message_id, std::uint32_t payload_length, std::uint64_t send_ns,
-                              std::uint64_t correlation_id = 0, std::uint64_t reply_to = 0,
-                              std::uint32_t type_id = 0, std::uint16_t flags = 0,
-                              std::uint8_t priority = k_default_priority) noexcept {
+                              std::uint64_t correlation_id = 0, std::uint64_t reply_to = 0, std::uint32_t type_id = 0,
+                              std::uint16_t flags = 0, std::uint8_t priority = k_default_priority) noexcept {
   return envelope(message_id, correlation_id, reply_to, send_ns, payload_length, type_id, flags, priority, 0, 0);
 }
 
