@@ -11,10 +11,18 @@ int main(int argc, char** argv) {
   app.add_flag("--json", json, "Print a JSON array of rows instead of a table");
   app.add_option("--scale", scale, "Multiply iteration counts (e.g. 0.1 for a quick run)")->check(CLI::PositiveNumber);
   auto* ring = app.add_subcommand("ring", "Core SPSC ring vs a bare ring: same-thread, ping-pong, streaming");
+#ifdef PDC_BENCH_WITH_DAEMON
+  std::string kernels_dir = PDC_BENCH_KERNELS_DIR;
+  auto* socket = app.add_subcommand("socket", "Tier-1 round trip through pdcd's socket vs a bare Unix socket");
+  socket->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_echo.so");
+#endif
   CLI11_PARSE(app, argc, argv);
 
   pdc::bench::report out;
   if (ring->parsed()) pdc::bench::run_ring(out, scale);
+#ifdef PDC_BENCH_WITH_DAEMON
+  if (socket->parsed()) pdc::bench::run_socket(out, scale, kernels_dir);
+#endif
   out.compute_ratios();
   if (json) {
     out.print_json();

@@ -13,7 +13,8 @@ inline constexpr std::uint32_t k_protocol_version = 1;
 inline constexpr std::uint32_t k_frame_overhead_bytes = 4096;
 /// Default largest payload (ARCHITECTURE.md section 6).
 inline constexpr std::uint32_t k_default_max_message_bytes = 64 * 1024;
-/// Hard ceiling on any configured message limit (bounds every buffer).
-inline constexpr std::uint32_t k_max_message_ceiling_bytes = 16 * 1024 * 1024;
+/// Hard ceiling on any configured message limit: bounds every buffer, and
+/// keeps a socket frame within what a Unix socket buffer can carry.
+inline constexpr std::uint32_t k_max_message_ceiling_bytes = 1024 * 1024;
 
 }  // namespace pdc

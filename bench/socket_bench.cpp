@@ -1,0 +1,173 @@
+// pdc-bench socket: tier-1 round trip through pdcd's socket path (libpdc ->
+// pdcd -> echo kernel -> libpdc) beside a bare Unix-socket ping-pong between
+// two processes, measured in the same run.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "benches.hpp"
+#include "daemon.hpp"
+#include "pdc/client.hpp"
+#include "pdc/core/clock.hpp"
+
+namespace pdc::bench {
+namespace {
+
+constexpr std::size_t k_msg = 64;
+
+histogram bare_socket_ping_pong(std::uint64_t rounds) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) std::exit(1);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(sv[0]);
+    std::array<char, k_msg> buf{};
+    for (std::uint64_t i = 0; i < rounds; ++i) {
+      if (::recv(sv[1], buf.data(), buf.size(), 0) <= 0) ::_exit(1);
+      if (::send(sv[1], buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  ::close(sv[1]);
+  std::array<char, k_msg> buf{};
+  histogram h;
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    const auto t0 = now_ns();
+    if (::send(sv[0], buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) break;
+    if (::recv(sv[0], buf.data(), buf.size(), 0) <= 0) break;
+    if (i >= rounds / 10) h.record(now_ns() - t0);
+  }
+  ::close(sv[0]);
+  ::waitpid(pid, nullptr, 0);
+  return h;
+}
+
+double bare_socket_stream(std::uint64_t count, std::uint64_t window) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) std::exit(1);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(sv[0]);
+    std::array<char, k_msg> buf{};
+    for (std::uint64_t i = 0; i < count; ++i) {
+      if (::recv(sv[1], buf.data(), buf.size(), 0) <= 0) ::_exit(1);
+      if (::send(sv[1], buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  ::close(sv[1]);
+  std::array<char, k_msg> buf{};
+  std::uint64_t sent = 0;
+  std::uint64_t got = 0;
+  const auto t0 = now_ns();
+  while (got < count) {
+    while (sent < count && sent - got < window) {
+      if (::send(sv[0], buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) break;
+      ++sent;
+    }
+    if (::recv(sv[0], buf.data(), buf.size(), 0) <= 0) break;
+    ++got;
+  }
+  const auto t1 = now_ns();
+  ::close(sv[0]);
+  ::waitpid(pid, nullptr, 0);
+  return static_cast<double>(got) * 1e9 / static_cast<double>(t1 - t0);
+}
+
+// A pdcd in a child process, serving `socket` with the echo kernel "echo" active.
+pid_t start_daemon(const std::string& socket, const std::string& kernels_dir) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    daemon::daemon_config cfg;
+    cfg.socket_path = socket;
+    cfg.plugin_dirs = {kernels_dir};
+    cfg.plugins = {"pdc_echo.so"};
+    cfg.log_level = "warn";
+    daemon::startup_kernel k;
+    k.launch.kernel_type = "echo";
+    k.launch.kernel_id = "echo";
+    cfg.kernels.push_back(k);
+    daemon::set_log_level("warn");
+    auto d = daemon::daemon::create(cfg, true);
+    if (!d) {
+      std::fprintf(stderr, "pdcd: %s\n", d.err().what().c_str());
+      ::_exit(1);
+    }
+    (*d)->run();
+    ::_exit(0);
+  }
+  return pid;
+}
+
+std::optional<client> connect_with_retry(const std::string& socket) {
+  for (int i = 0; i < 2000; ++i) {
+    auto c = client::connect(socket, "pdc-bench");
+    if (c) return std::move(c).value();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void run_socket(report& out, double scale, const std::string& kernels_dir) {
+  const auto n = [&](double v) { return static_cast<std::uint64_t>(v * scale); };
+  const std::string socket =
+      (std::filesystem::temp_directory_path() / ("pdc-bench-" + std::to_string(::getpid()) + ".sock")).string();
+  const pid_t daemon_pid = start_daemon(socket, kernels_dir);
+  auto c = connect_with_retry(socket);
+  if (!c) {
+    std::fprintf(stderr, "pdc-bench: cannot reach the benchmark daemon at %s\n", socket.c_str());
+    ::kill(daemon_pid, SIGKILL);
+    std::exit(1);
+  }
+
+  out.add(latency_row("socket ping-pong xproc 64B (bare)", bare_socket_ping_pong(n(100'000))));
+
+  std::array<std::byte, k_msg> payload{};
+  histogram h;
+  const auto rounds = n(100'000);
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    const auto t0 = now_ns();
+    auto reply = c->request("echo", payload, 10'000'000'000);
+    if (!reply) {
+      std::fprintf(stderr, "pdc-bench: request failed: %s\n", reply.err().what().c_str());
+      break;
+    }
+    if (i >= rounds / 10) h.record(now_ns() - t0);
+  }
+  auto r = latency_row("tier1 round trip via socket 64B (pdc)", h);
+  r.baseline = "socket ping-pong xproc 64B (bare)";
+  out.add(r);
+
+  constexpr std::uint64_t k_window = 128;
+  out.add(throughput_row("socket stream xproc 64B window 128 (bare)", bare_socket_stream(n(300'000), k_window)));
+  const auto count = n(300'000);
+  std::uint64_t sent = 0;
+  std::uint64_t got = 0;
+  const auto t0 = now_ns();
+  while (got < count) {
+    while (sent < count && sent - got < k_window) {
+      if (!c->send("echo", payload, {.type_id = 0, .priority = k_default_priority, .ack = false})) break;
+      ++sent;
+    }
+    if (!c->receive(10'000'000'000)) break;
+    ++got;
+  }
+  auto t = throughput_row("tier1 stream via socket 64B window 128 (pdc)",
+                          static_cast<double>(got) * 1e9 / static_cast<double>(now_ns() - t0));
+  t.baseline = "socket stream xproc 64B window 128 (bare)";
+  out.add(t);
+
+  ::kill(daemon_pid, SIGTERM);
+  ::waitpid(daemon_pid, nullptr, 0);
+}
+
+}  // namespace pdc::bench

@@ -1,0 +1,246 @@
+// libpdc: the C++ client of pdcd. One pdc::client is one session (one
+// connection to the daemon's control socket). docs/client.md has examples.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pdc/core/result.hpp"
+#include "pdc/proto/envelope.hpp"
+
+namespace pdc {
+
+/// Where and how a kernel's loop runs (ARCHITECTURE.md section 4). Values match the wire.
+enum class kernel_tier : std::uint8_t { async = 0, threaded = 1, spin = 2, pool = 3, cuda = 4 };
+
+/// What a kernel does with a message when its queue is full. Values match the wire.
+enum class backpressure_policy : std::uint8_t { block = 0, reject = 1, drop_oldest = 2, drop_newest = 3 };
+
+/// A kernel's lifecycle state. Values match the wire.
+enum class kernel_state : std::uint8_t {
+  created = 0,
+  launched = 1,
+  active = 2,
+  deactivated = 3,
+  terminating = 4,
+  terminated = 5,
+};
+
+/// Which form `client::metrics` asks for.
+enum class metrics_format : std::uint8_t { structured = 0, prometheus = 1 };
+
+/// Lower-case name ("async", "pool", ...); "unknown" for values this build does not know.
+std::string_view to_string(kernel_tier t) noexcept;
+/// Lower-case name ("block", "drop_oldest", ...); "unknown" for values this build does not know.
+std::string_view to_string(backpressure_policy b) noexcept;
+/// Lower-case name ("active", "terminating", ...); "unknown" for values this build does not know.
+std::string_view to_string(kernel_state s) noexcept;
+/// Parses a tier name as printed by to_string; nullopt if unknown.
+std::optional<kernel_tier> parse_tier(std::string_view name) noexcept;
+/// Parses a backpressure name as printed by to_string; nullopt if unknown.
+std::optional<backpressure_policy> parse_backpressure(std::string_view name) noexcept;
+
+/// Summary of one latency histogram; all times in nanoseconds.
+struct latency_summary {
+  std::uint64_t count = 0;    ///< Samples recorded.
+  std::uint64_t p50_ns = 0;   ///< Median.
+  std::uint64_t p95_ns = 0;   ///< 95th percentile.
+  std::uint64_t p99_ns = 0;   ///< 99th percentile.
+  std::uint64_t p999_ns = 0;  ///< 99.9th percentile.
+  std::uint64_t max_ns = 0;   ///< Largest sample.
+  double mean_ns = 0.0;       ///< Arithmetic mean.
+};
+
+/// A kernel's state and metrics as the daemon reports them (wire KernelInfo).
+struct kernel_info {
+  std::string kernel_id;                                          ///< Unique id, e.g. "processor".
+  std::string kernel_type;                                        ///< Handler type, e.g. "echo".
+  std::string plugin;                                             ///< Name of the plugin that provides the type.
+  kernel_tier tier = kernel_tier::async;                          ///< Executor it runs on.
+  kernel_state state = kernel_state::created;                     ///< Lifecycle state.
+  backpressure_policy backpressure = backpressure_policy::block;  ///< Full-queue policy.
+  std::uint32_t capacity = 0;                                     ///< Queue capacity, messages.
+  std::uint32_t max_message_bytes = 0;                            ///< Largest payload accepted, bytes.
+  std::uint64_t queue_depth = 0;                                  ///< Messages queued now.
+  std::uint64_t messages_in = 0;                                  ///< Messages accepted since launch.
+  std::uint64_t messages_out = 0;                                 ///< Messages emitted or replied since launch.
+  std::uint64_t dropped = 0;                                      ///< Messages dropped by backpressure.
+  std::uint64_t rejected = 0;                                     ///< Messages rejected by backpressure.
+  std::uint64_t handler_errors = 0;                               ///< Handler failures.
+  std::string last_error;                                         ///< Last handler error, one line; empty if none.
+  std::uint64_t uptime_ns = 0;                                    ///< Time since launch, nanoseconds.
+  latency_summary queue_wait;                                     ///< Enqueue to handler start.
+  latency_summary processing;                                     ///< Handler run time.
+  std::uint32_t subscribers = 0;                                  ///< Sessions subscribed to its outputs.
+};
+
+/// A loaded plugin (wire PluginInfo).
+struct plugin_info {
+  std::string name;                       ///< Plugin name from its descriptor.
+  std::string version;                    ///< Plugin version string.
+  std::string path;                       ///< Path it was loaded from.
+  std::vector<std::string> kernel_types;  ///< Kernel types it provides.
+  std::uint32_t live_kernels = 0;         ///< Kernels of its types alive now.
+};
+
+/// What `client::metrics` returns: structured kernels, and text for the Prometheus format.
+struct metrics_report {
+  std::vector<kernel_info> kernels;  ///< Filled for metrics_format::structured.
+  std::string text;                  ///< Prometheus exposition text for metrics_format::prometheus.
+};
+
+/// Parameters of `client::launch`; zero means "daemon default" where noted.
+struct launch_options {
+  std::string kernel_type;                                        ///< Kernel type to instantiate (required).
+  std::string kernel_id;                                          ///< Unique id for the new kernel (required).
+  kernel_tier tier = kernel_tier::async;                          ///< Executor.
+  std::uint32_t capacity = 0;                                     ///< Queue capacity, messages; 0 = default.
+  backpressure_policy backpressure = backpressure_policy::block;  ///< Full-queue policy.
+  std::uint32_t max_message_bytes = 0;                            ///< Payload limit, bytes; 0 = default.
+  std::uint32_t block_timeout_ms = 0;                             ///< Wait limit for `block`, ms; 0 = default.
+  std::string config;                                             ///< Text handed to the type's create().
+  std::uint32_t workers = 0;                                      ///< Threads for the pool tier; 0 = default.
+  std::int32_t cpu = -1;                                          ///< CPU to pin a spin kernel to; -1 = none.
+};
+
+/// Per-message options of `client::send` and `client::request`.
+struct send_options {
+  std::uint32_t type_id = 0;                   ///< Application payload type; 0 = untyped bytes.
+  std::uint8_t priority = k_default_priority;  ///< 0-255; higher is served first where ordered.
+  bool ack = true;  ///< Wait for the daemon to accept the message (false: only failures are reported, later).
+};
+
+/// A message the daemon delivered to this session: a reply or a subscribed output.
+struct received_message {
+  std::string kernel_id;           ///< Kernel that produced it.
+  envelope env;                    ///< Its envelope (ids, type, flags, timestamps).
+  std::vector<std::byte> payload;  ///< Payload bytes (env.payload_length() of them).
+
+  /// True when it answers a request of this session (envelope flag bit 0).
+  [[nodiscard]] bool is_reply() const noexcept { return (env.flags() & k_envelope_flag_reply) != 0; }
+  /// True when it is an error reply; the payload is then the error text (flag bit 1).
+  [[nodiscard]] bool is_error() const noexcept { return (env.flags() & k_envelope_flag_error) != 0; }
+};
+
+/// An ack=false send the daemon refused (reported after the fact).
+struct send_failure {
+  std::uint64_t message_id = 0;  ///< message_id returned by the refused send.
+  error reason;                  ///< Why the daemon refused it.
+};
+
+/// Deliveries buffered by default before the oldest are dropped.
+inline constexpr std::size_t k_default_delivery_limit = 4096;
+
+/// A session with pdcd over its control socket (SOCK_SEQPACKET, one flatbuffer
+/// per packet). Calls block until the daemon answers; deliveries that arrive
+/// meanwhile are buffered (bounded) for receive()/request().
+///
+/// Thread-safety: none. Use one client from one thread at a time (it may move
+/// between threads); open one client per thread for parallelism. Once the
+/// daemon goes away or sends a malformed packet every later call fails
+/// promptly (errc::peer_gone / errc::protocol_error); connect again to recover.
+class client {
+ public:
+  /// Connects to pdcd at `socket_path` (empty: pdc::default_socket_path()) and
+  /// says Hello. Fails with a message naming the path when nobody listens.
+  static result<client> connect(std::string_view socket_path = {}, std::string_view client_name = "libpdc");
+
+  /// Takes ownership of `fd`, an already-connected SOCK_SEQPACKET socket (from
+  /// socketpair or socket activation), and says Hello. Closes `fd` on failure.
+  static result<client> adopt(int fd, std::string_view client_name = "libpdc");
+
+  /// Takes over `other`'s session; `other` then fails every call with errc::invalid_argument.
+  client(client&& other) noexcept;
+  /// Closes this session and takes over `other`'s.
+  client& operator=(client&& other) noexcept;
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+  /// Closes the connection; buffered deliveries are discarded.
+  ~client();
+
+  // ---- session ---------------------------------------------------------------
+
+  /// Session id the daemon assigned (HelloReply); stamps reply_to on our messages.
+  [[nodiscard]] std::uint64_t session_id() const noexcept;
+  /// Daemon version string from HelloReply.
+  [[nodiscard]] const std::string& daemon_version() const noexcept;
+  /// Largest payload the daemon accepts over the socket, bytes (HelloReply).
+  [[nodiscard]] std::uint32_t max_message_bytes() const noexcept;
+  /// False once the connection broke (daemon gone, malformed packet).
+  [[nodiscard]] bool connected() const noexcept;
+  /// Upper bound for blocking control calls, ns; negative (the default) waits forever.
+  void set_call_timeout_ns(std::int64_t timeout_ns) noexcept;
+
+  // ---- plugins ---------------------------------------------------------------
+
+  /// Loads the plugin at `path` (a path on the daemon's machine).
+  result<plugin_info> plugin_load(std::string_view path);
+  /// Unloads the plugin `name`; refused while kernels of its types live.
+  result<void> plugin_unload(std::string_view name);
+  /// Every loaded plugin.
+  result<std::vector<plugin_info>> plugin_list();
+
+  // ---- kernel lifecycle ------------------------------------------------------
+
+  /// Launches a kernel (state LAUNCHED: gated, queuing, not consuming).
+  result<void> launch(const launch_options& options);
+  /// Opens the kernel's gate (LAUNCHED/DEACTIVATED -> ACTIVE).
+  result<void> activate(std::string_view kernel_id);
+  /// Closes the kernel's gate (ACTIVE -> DEACTIVATED); messages keep queuing.
+  result<void> deactivate(std::string_view kernel_id);
+  /// Terminates the kernel: drains its queue for up to `timeout_ms` ms, or drops it when `drop`.
+  result<void> terminate(std::string_view kernel_id, bool drop = false, std::uint32_t timeout_ms = 5000);
+  /// Every kernel.
+  result<std::vector<kernel_info>> list();
+  /// One kernel; errc::not_found if there is none with that id.
+  result<kernel_info> status(std::string_view kernel_id);
+  /// Metrics of one kernel, or of every kernel when `kernel_id` is empty.
+  result<metrics_report> metrics(std::string_view kernel_id = {}, metrics_format format = metrics_format::structured);
+  /// Delivers the kernel's non-reply outputs (emits) to this session from now on.
+  result<void> subscribe(std::string_view kernel_id);
+  /// Stops the deliveries subscribe() started.
+  result<void> unsubscribe(std::string_view kernel_id);
+
+  // ---- messages --------------------------------------------------------------
+
+  /// Sends `payload` to the kernel; returns its message_id (per session, increasing
+  /// from 1). A payload above max_message_bytes() fails with errc::message_too_large
+  /// and nothing is sent. With opts.ack (default) waits until the daemon accepted it.
+  result<std::uint64_t> send(std::string_view kernel_id, std::span<const std::byte> payload,
+                             const send_options& opts = {});
+
+  /// The next buffered delivery (reply or subscribed output) in arrival order,
+  /// waiting up to `timeout_ns` ns (negative: forever; 0: only what has arrived).
+  /// errc::timeout when none came in time.
+  result<received_message> receive(std::int64_t timeout_ns);
+
+  /// Sends `payload` and waits up to `timeout_ns` ns (negative: forever) for the
+  /// kernel's reply to it; other deliveries stay buffered for receive(). An
+  /// error reply becomes an error whose message is its text ("<errc name>:
+  /// <reason>") and whose code is that errc (errc::plugin_error for other text).
+  result<received_message> request(std::string_view kernel_id, std::span<const std::byte> payload,
+                                   std::int64_t timeout_ns, const send_options& opts = {});
+
+  /// The oldest unreported failure of an ack=false send, if any (at most 256 are kept).
+  std::optional<send_failure> take_send_failure();
+
+  /// Deliveries buffered now (not yet returned by receive()).
+  [[nodiscard]] std::size_t buffered_deliveries() const noexcept;
+  /// Deliveries dropped because the buffer was full (oldest first), since connect.
+  [[nodiscard]] std::uint64_t dropped_deliveries() const noexcept;
+  /// Bounds the delivery buffer to `messages` (at least 1); default k_default_delivery_limit.
+  void set_delivery_limit(std::size_t messages) noexcept;
+
+ private:
+  struct impl;
+  explicit client(std::unique_ptr<impl> p) noexcept;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace pdc

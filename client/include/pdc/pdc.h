@@ -1,0 +1,178 @@
+/* libpdc C ABI: a client of pdcd usable from C and any language with a C FFI.
+ *
+ * Conventions: every function returns PDC_OK (0) or a negative PDC_E_* code
+ * from pdc/errors.h, unless its brief says otherwise; pdc_last_error() gives a
+ * one-line message for the last failure on a handle. No function throws or
+ * aborts on bad input. Structs that may grow start with `struct_size`
+ * (set it with the matching *_init function). Times are in nanoseconds unless
+ * a name says `_ms`.
+ *
+ * Thread-safety: a pdc_client may be used by one thread at a time; distinct
+ * handles are independent. docs/client.md has examples. */
+#ifndef PDC_PDC_H
+#define PDC_PDC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pdc/errors.h"
+
+#if defined(__GNUC__)
+#define PDC_API __attribute__((visibility("default")))
+#else
+#define PDC_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** An open session with pdcd (opaque). */
+typedef struct pdc_client pdc_client;
+
+/* Kernel tiers (pdc_launch_options.tier). */
+#define PDC_TIER_ASYNC 0
+#define PDC_TIER_THREADED 1
+#define PDC_TIER_SPIN 2
+#define PDC_TIER_POOL 3
+
+/* Backpressure policies (pdc_launch_options.backpressure). */
+#define PDC_BACKPRESSURE_BLOCK 0
+#define PDC_BACKPRESSURE_REJECT 1
+#define PDC_BACKPRESSURE_DROP_OLDEST 2
+#define PDC_BACKPRESSURE_DROP_NEWEST 3
+
+/* Envelope flags (pdc_message_info.flags). */
+#define PDC_MESSAGE_FLAG_REPLY 0x1u /* answers a request of this session */
+#define PDC_MESSAGE_FLAG_ERROR 0x2u /* error reply: the payload is the error text */
+
+/* Default message priority (0-255). */
+#define PDC_DEFAULT_PRIORITY 128
+
+/** Parameters of pdc_launch; zero means "daemon default" where noted. */
+typedef struct pdc_launch_options {
+  size_t struct_size;         /* sizeof(pdc_launch_options); set by pdc_launch_options_init */
+  const char* kernel_type;    /* kernel type to instantiate (required) */
+  const char* kernel_id;      /* unique id of the new kernel (required) */
+  int32_t tier;               /* PDC_TIER_*; default PDC_TIER_ASYNC */
+  uint32_t capacity;          /* queue capacity, messages; 0 = default */
+  int32_t backpressure;       /* PDC_BACKPRESSURE_*; default PDC_BACKPRESSURE_BLOCK */
+  uint32_t max_message_bytes; /* payload limit, bytes; 0 = default */
+  uint32_t block_timeout_ms;  /* wait limit for BLOCK, ms; 0 = default */
+  const char* config;         /* text handed to the type's create(); NULL = none */
+  uint32_t workers;           /* threads for the pool tier; 0 = default */
+  int32_t cpu;                /* CPU to pin a spin kernel to; -1 = none */
+} pdc_launch_options;
+
+/** Per-message options of pdc_send and pdc_request. */
+typedef struct pdc_send_options {
+  size_t struct_size; /* sizeof(pdc_send_options); set by pdc_send_options_init */
+  uint32_t type_id;   /* application payload type; 0 = untyped bytes */
+  uint32_t priority;  /* 0-255; default PDC_DEFAULT_PRIORITY */
+  int32_t ack;        /* non-zero (default): wait until the daemon accepted the message */
+} pdc_send_options;
+
+/** Envelope fields of a received message. */
+typedef struct pdc_message_info {
+  size_t struct_size;         /* set by the caller to sizeof(pdc_message_info) */
+  uint64_t message_id;        /* sender's id of this message */
+  uint64_t correlation_id;    /* message_id of the request it answers; 0 if none */
+  uint64_t send_timestamp_ns; /* CLOCK_MONOTONIC at send */
+  uint32_t type_id;           /* application payload type */
+  uint32_t flags;             /* PDC_MESSAGE_FLAG_* */
+  uint32_t priority;          /* 0-255 */
+  const char* kernel_id;      /* kernel that produced it; owned by the handle, valid until its next call */
+} pdc_message_info;
+
+/** Static description of a PDC_E_* code (negative or positive); never NULL. Thread-safe. */
+PDC_API const char* pdc_strerror(int code);
+
+/** One-line message of the last call on `client` if it failed ("" after a
+ * success); valid until the handle's next call. With NULL: the calling
+ * thread's last pdc_connect or pdc_adopt failure. */
+PDC_API const char* pdc_last_error(const pdc_client* client);
+
+/** Connects to pdcd at `socket_path` (NULL or "": PDC_SOCKET, else the default
+ * path) and says hello. On success *out is a new handle; on failure *out is NULL. */
+PDC_API int pdc_connect(const char* socket_path, pdc_client** out);
+
+/** Like pdc_connect over `fd`, an already-connected SOCK_SEQPACKET socket; the
+ * handle owns fd from now on (it is closed on failure too). */
+PDC_API int pdc_adopt(int fd, pdc_client** out);
+
+/** Closes the session and frees the handle; NULL is ignored. */
+PDC_API void pdc_close(pdc_client* client);
+
+/** Session id the daemon assigned; 0 for NULL. */
+PDC_API uint64_t pdc_session_id(const pdc_client* client);
+
+/** Largest payload the daemon accepts, bytes; 0 for NULL. */
+PDC_API uint32_t pdc_max_message_bytes(const pdc_client* client);
+
+/** Loads the plugin at `path` (on the daemon's machine). */
+PDC_API int pdc_plugin_load(pdc_client* client, const char* path);
+
+/** Unloads the plugin `name`. */
+PDC_API int pdc_plugin_unload(pdc_client* client, const char* name);
+
+/** Fills `options` with defaults and sets struct_size. */
+PDC_API void pdc_launch_options_init(pdc_launch_options* options);
+
+/** Launches a kernel (LAUNCHED: queuing, not consuming until activated). */
+PDC_API int pdc_launch(pdc_client* client, const pdc_launch_options* options);
+
+/** Opens the kernel's gate (-> ACTIVE). */
+PDC_API int pdc_activate(pdc_client* client, const char* kernel_id);
+
+/** Closes the kernel's gate (ACTIVE -> DEACTIVATED); messages keep queuing. */
+PDC_API int pdc_deactivate(pdc_client* client, const char* kernel_id);
+
+/** Terminates the kernel: drains for up to `timeout_ms` ms, or drops its queue when `drop` is non-zero. */
+PDC_API int pdc_terminate(pdc_client* client, const char* kernel_id, int drop, uint32_t timeout_ms);
+
+/** Delivers the kernel's non-reply outputs to this session (read them with pdc_receive). */
+PDC_API int pdc_subscribe(pdc_client* client, const char* kernel_id);
+
+/** Stops what pdc_subscribe started. */
+PDC_API int pdc_unsubscribe(pdc_client* client, const char* kernel_id);
+
+/** Fills `options` with defaults (ack on, priority 128) and sets struct_size. */
+PDC_API void pdc_send_options_init(pdc_send_options* options);
+
+/** Sends `size` bytes at `data` to the kernel (`options` NULL: defaults). A
+ * payload above pdc_max_message_bytes() fails with PDC_E_MESSAGE_TOO_LARGE and
+ * nothing is sent. *message_id (if not NULL) receives the message's id. */
+PDC_API int pdc_send(pdc_client* client, const char* kernel_id, const void* data, size_t size,
+                     const pdc_send_options* options, uint64_t* message_id);
+
+/** Takes the next delivered message (reply or subscribed output), waiting up
+ * to `timeout_ns` (negative: forever; 0: only what has arrived); PDC_E_TIMEOUT
+ * if none came. *size: in, capacity of `buf`; out, payload bytes. When the
+ * payload does not fit: PDC_E_MESSAGE_TOO_LARGE, *size = bytes needed, and the
+ * message stays held for the next pdc_receive. `info` may be NULL. */
+PDC_API int pdc_receive(pdc_client* client, int64_t timeout_ns, void* buf, size_t* size, pdc_message_info* info);
+
+/** Sends a message and waits up to `timeout_ns` for the kernel's reply to it
+ * (other deliveries stay queued for pdc_receive). `reply`, *reply_size and
+ * `info` work as in pdc_receive; a reply too large for the buffer stays held
+ * for pdc_receive. An error reply returns PDC_E_PLUGIN with the kernel's text
+ * in pdc_last_error(). */
+PDC_API int pdc_request(pdc_client* client, const char* kernel_id, const void* data, size_t size,
+                        const pdc_send_options* options, int64_t timeout_ns, void* reply, size_t* reply_size,
+                        pdc_message_info* info);
+
+/** Writes the status of kernel `kernel_id` as a JSON object (NULL or "": every
+ * kernel, as an array) into `buf`, NUL-terminated. *size: in, capacity of buf;
+ * out, length of the JSON without the NUL, or on PDC_E_MESSAGE_TOO_LARGE the
+ * capacity needed (NUL included). */
+PDC_API int pdc_status_json(pdc_client* client, const char* kernel_id, char* buf, size_t* size);
+
+/** Writes the Prometheus metrics text of one kernel (NULL or "": all) into
+ * `buf`, NUL-terminated; *size as for pdc_status_json. */
+PDC_API int pdc_metrics_prometheus(pdc_client* client, const char* kernel_id, char* buf, size_t* size);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* PDC_PDC_H */

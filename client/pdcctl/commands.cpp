@@ -1,0 +1,342 @@
+#include "commands.hpp"
+
+#include <fstream>
+#include <iostream>
+#include <iterator>
+
+#include "format.hpp"
+#include "json_render.hpp"
+#include "pdc/core/clock.hpp"
+#include "render.hpp"
+
+namespace pdc::ctl {
+
+namespace {
+// Control calls normally answer in microseconds; this only guards against a stuck daemon.
+constexpr std::int64_t k_call_timeout_ns = 30'000'000'000;
+constexpr std::int64_t k_ns_per_ms = 1'000'000;
+
+std::int64_t ms_to_ns(std::int64_t ms) {
+  return ms < 0 ? -1 : ms * k_ns_per_ms;
+}
+
+void print_json(context& ctx, const detail::json_writer& w) {
+  ctx.out << w.str() << '\n';
+}
+
+template <typename T>
+void print_json_value(context& ctx, const T& value) {
+  detail::json_writer w(2);
+  detail::write_json(w, value);
+  print_json(ctx, w);
+}
+}  // namespace
+
+result<std::vector<std::byte>> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(errc::invalid_argument, "cannot read " + path);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return make_error(errc::invalid_argument, "cannot read " + path);
+  std::vector<std::byte> out(bytes.size());
+  for (std::size_t i = 0; i < bytes.size(); ++i) out[i] = static_cast<std::byte>(bytes[i]);
+  return out;
+}
+
+// ---- registration ------------------------------------------------------------
+
+command_set::command_set(CLI::App& app) {
+  add_plugin_commands(app);
+  add_lifecycle_commands(app);
+  add_query_commands(app);
+  add_message_commands(app);
+}
+
+CLI::App* command_set::leaf(CLI::App& parent, const char* name, const char* description, which w) {
+  auto* sub = parent.add_subcommand(name, description);
+  sub->callback([this, w] { chosen_ = w; });
+  return sub;
+}
+
+void command_set::add_plugin_commands(CLI::App& app) {
+  auto* plugin = app.add_subcommand("plugin", "Load, list and unload kernel plugins");
+  plugin->require_subcommand(1);
+  leaf(*plugin, "load", "Load a plugin .so (path as seen by pdcd)", which::plugin_load)
+      ->add_option("path", target_, "Plugin file")
+      ->required();
+  leaf(*plugin, "list", "List loaded plugins", which::plugin_list);
+  leaf(*plugin, "unload", "Unload a plugin (no kernel of it may be alive)", which::plugin_unload)
+      ->add_option("name", target_, "Plugin name")
+      ->required();
+}
+
+void command_set::add_lifecycle_commands(CLI::App& app) {
+  auto* launch = leaf(app, "launch", "Launch a kernel (gated until activated)", which::launch);
+  launch->add_option("type", launch_.kernel_type, "Kernel type")->required();
+  launch->add_option("--id", launch_.kernel_id, "Kernel id (unique)")->required();
+  launch->add_option("--tier", tier_name_, "async|threaded|spin|pool")
+      ->check(CLI::IsMember({"async", "threaded", "spin", "pool"}))
+      ->capture_default_str();
+  launch->add_option("--capacity", launch_.capacity, "Queue capacity, messages (0: daemon default)");
+  launch->add_option("--backpressure", backpressure_name_, "block|reject|drop_oldest|drop_newest")
+      ->check(CLI::IsMember({"block", "reject", "drop_oldest", "drop_newest"}))
+      ->capture_default_str();
+  launch->add_option("--max-message", launch_.max_message_bytes, "Largest payload, bytes (0: daemon default)");
+  launch->add_option("--block-timeout", launch_.block_timeout_ms, "Wait limit for block, ms (0: daemon default)");
+  launch->add_option("--workers", launch_.workers, "Threads for the pool tier (0: daemon default)");
+  launch->add_option("--cpu", launch_.cpu, "CPU to pin a spin kernel to (-1: none)")->capture_default_str();
+  launch->add_option("--config", launch_.config, "Text passed to the kernel type's create()");
+
+  leaf(app, "activate", "Open a kernel's gate", which::activate)->add_option("id", target_, "Kernel id")->required();
+  leaf(app, "deactivate", "Close a kernel's gate (messages keep queuing)", which::deactivate)
+      ->add_option("id", target_, "Kernel id")
+      ->required();
+  auto* terminate = leaf(app, "terminate", "Terminate a kernel (drains its queue first)", which::terminate);
+  terminate->add_option("id", target_, "Kernel id")->required();
+  terminate->add_flag("--drop", drop_, "Drop queued messages instead of draining");
+  terminate->add_option("--timeout", terminate_timeout_ms_, "Drain time limit, ms")->capture_default_str();
+}
+
+void command_set::add_query_commands(CLI::App& app) {
+  leaf(app, "list", "List kernels", which::list);
+  leaf(app, "status", "Kernel status: a table of all, or one kernel in detail", which::status)
+      ->add_option("id", target_, "Kernel id (omit for all)");
+  auto* metrics = leaf(app, "metrics", "Kernel metrics and latency histograms", which::metrics);
+  metrics->add_option("id", target_, "Kernel id (omit for all)");
+  metrics->add_flag("--prometheus", prometheus_, "Prometheus text exposition format");
+}
+
+void command_set::add_message_commands(CLI::App& app) {
+  auto* send = leaf(app, "send", "Send a message to a kernel", which::send);
+  send->add_option("id", kernel_id_, "Kernel id")->required();
+  auto* payload = send->add_option_group("payload", "Exactly one payload source");
+  data_opt_ = payload->add_option("--data", data_text_, "Payload text (UTF-8 bytes)");
+  file_opt_ = payload->add_option("--file", data_file_, "Payload read from a file");
+  hex_opt_ = payload->add_option("--hex", data_hex_, "Payload as hex digits (e.g. 0a1b2c)");
+  int64_opt_ = payload->add_option("--int64", data_int64_, "Payload as a little-endian 64-bit integer");
+  payload->require_option(1);
+  send->add_flag("--wait-reply", wait_reply_, "Wait for the kernel's reply and print it");
+  send->add_option("--timeout", wait_timeout_ms_, "Reply wait limit, ms (negative: forever)")->capture_default_str();
+  send->add_option("--type", send_opts_.type_id, "Application type id of the payload")->capture_default_str();
+  send->add_option("--priority", priority_, "Priority 0-255")->check(CLI::Range(0, 255))->capture_default_str();
+
+  auto* recv = leaf(app, "recv", "Subscribe to a kernel and print the next message it emits", which::recv);
+  recv->add_option("id", kernel_id_, "Kernel id")->required();
+  recv->add_option("--timeout", wait_timeout_ms_, "Wait limit, ms (negative: forever)")->capture_default_str();
+}
+
+// ---- local checks ----------------------------------------------------------------
+
+result<void> command_set::prepare() {
+  if (chosen_ == which::launch) {
+    launch_.tier = parse_tier(tier_name_).value_or(kernel_tier::async);
+    launch_.backpressure = parse_backpressure(backpressure_name_).value_or(backpressure_policy::block);
+  }
+  if (chosen_ != which::send) return ok();
+  send_opts_.priority = static_cast<std::uint8_t>(priority_);
+  if (data_opt_->count() > 0) {
+    const auto bytes = bytes_of(data_text_);
+    payload_.assign(bytes.begin(), bytes.end());
+  } else if (file_opt_->count() > 0) {
+    auto bytes = read_file(data_file_);
+    if (!bytes) return std::move(bytes).err();
+    payload_ = std::move(*bytes);
+  } else if (hex_opt_->count() > 0) {
+    auto bytes = parse_hex(data_hex_);
+    if (!bytes) return std::move(bytes).err();
+    payload_ = std::move(*bytes);
+  } else {
+    payload_ = encode_int64(data_int64_);
+  }
+  return ok();
+}
+
+std::int64_t command_set::call_timeout_ns() const noexcept {
+  if (chosen_ == which::terminate) return k_call_timeout_ns + ms_to_ns(terminate_timeout_ms_);
+  return k_call_timeout_ns;
+}
+
+// ---- running -----------------------------------------------------------------
+
+result<void> command_set::run(context& ctx) {
+  switch (chosen_) {
+    case which::plugin_load:
+    case which::plugin_list:
+    case which::plugin_unload:
+      return run_plugin(ctx);
+    case which::launch:
+    case which::activate:
+    case which::deactivate:
+    case which::terminate:
+      return run_lifecycle(ctx);
+    case which::list:
+    case which::status:
+    case which::metrics:
+      return run_query(ctx);
+    case which::send:
+      return run_send(ctx);
+    case which::recv:
+      return run_recv(ctx);
+    case which::none:
+      break;
+  }
+  return make_error(errc::invalid_argument, "no command given");
+}
+
+result<void> command_set::print_done(context& ctx, const std::string& verb, const std::string& noun,
+                                     const std::string& id) {
+  if (ctx.json) {
+    detail::json_writer w(2);
+    w.begin_object().field("ok", true).field(noun, id).field("action", verb).end_object();
+    print_json(ctx, w);
+  } else {
+    ctx.out << verb << ' ' << (noun == "kernel_id" ? "kernel" : "plugin") << ' ' << id << '\n';
+  }
+  return ok();
+}
+
+result<void> command_set::run_plugin(context& ctx) {
+  if (chosen_ == which::plugin_load) {
+    auto p = ctx.session.plugin_load(target_);
+    if (!p) return std::move(p).err();
+    if (ctx.json) {
+      print_json_value(ctx, *p);
+    } else {
+      std::string types;
+      for (const auto& t : p->kernel_types) types += (types.empty() ? "" : ", ") + t;
+      ctx.out << "loaded plugin " << p->name << ' ' << p->version << " from " << p->path << " (types: " << types
+              << ")\n";
+    }
+    return ok();
+  }
+  if (chosen_ == which::plugin_unload) {
+    auto r = ctx.session.plugin_unload(target_);
+    if (!r) return r;
+    return print_done(ctx, "unloaded", "plugin", target_);
+  }
+  auto plugins = ctx.session.plugin_list();
+  if (!plugins) return std::move(plugins).err();
+  if (ctx.json) {
+    print_json_value(ctx, std::span<const plugin_info>(*plugins));
+  } else {
+    ctx.out << render_plugin_table(*plugins);
+  }
+  return ok();
+}
+
+result<void> command_set::run_lifecycle(context& ctx) {
+  switch (chosen_) {
+    case which::launch: {
+      auto r = ctx.session.launch(launch_);
+      if (!r) return r;
+      if (!ctx.json) {
+        ctx.out << "launched kernel " << launch_.kernel_id << " (type " << launch_.kernel_type << ", tier "
+                << to_string(launch_.tier) << "); start it with: pdcctl activate " << launch_.kernel_id << '\n';
+        return ok();
+      }
+      return print_done(ctx, "launched", "kernel_id", launch_.kernel_id);
+    }
+    case which::activate: {
+      auto r = ctx.session.activate(target_);
+      return r ? print_done(ctx, "activated", "kernel_id", target_) : r;
+    }
+    case which::deactivate: {
+      auto r = ctx.session.deactivate(target_);
+      return r ? print_done(ctx, "deactivated", "kernel_id", target_) : r;
+    }
+    default: {
+      auto r = ctx.session.terminate(target_, drop_, terminate_timeout_ms_);
+      return r ? print_done(ctx, "terminated", "kernel_id", target_) : r;
+    }
+  }
+}
+
+result<void> command_set::run_query(context& ctx) {
+  if (chosen_ == which::metrics) {
+    const auto format = prometheus_ ? metrics_format::prometheus : metrics_format::structured;
+    auto m = ctx.session.metrics(target_, format);
+    if (!m) return std::move(m).err();
+    if (prometheus_) {
+      if (ctx.json) {
+        detail::json_writer w(2);
+        w.begin_object().field("text", m->text).end_object();
+        print_json(ctx, w);
+      } else {
+        ctx.out << m->text << (m->text.empty() || m->text.back() == '\n' ? "" : "\n");
+      }
+    } else if (ctx.json) {
+      print_json_value(ctx, std::span<const kernel_info>(m->kernels));
+    } else {
+      ctx.out << render_metrics_table(m->kernels);
+    }
+    return ok();
+  }
+  if (chosen_ == which::status && !target_.empty()) {
+    auto k = ctx.session.status(target_);
+    if (!k) return std::move(k).err();
+    if (ctx.json) {
+      print_json_value(ctx, *k);
+    } else {
+      ctx.out << render_kernel_detail(*k);
+    }
+    return ok();
+  }
+  auto kernels = ctx.session.list();
+  if (!kernels) return std::move(kernels).err();
+  if (ctx.json) {
+    print_json_value(ctx, std::span<const kernel_info>(*kernels));
+  } else {
+    ctx.out << (chosen_ == which::list ? render_kernel_list(*kernels) : render_status_table(*kernels));
+  }
+  return ok();
+}
+
+void command_set::print_message(context& ctx, const received_message& m) const {
+  const bool want_int64 = int64_opt_->count() > 0;
+  if (ctx.json) {
+    detail::json_writer w(2);
+    write_message_json(w, m, want_int64);
+    print_json(ctx, w);
+  } else {
+    ctx.out << render_payload(m.payload, want_int64);
+  }
+}
+
+result<void> command_set::run_send(context& ctx) {
+  if (wait_reply_) {
+    auto reply = ctx.session.request(kernel_id_, payload_, ms_to_ns(wait_timeout_ms_), send_opts_);
+    if (!reply) return std::move(reply).err();
+    print_message(ctx, *reply);
+    return ok();
+  }
+  auto id = ctx.session.send(kernel_id_, payload_, send_opts_);
+  if (!id) return std::move(id).err();
+  if (ctx.json) {
+    detail::json_writer w(2);
+    w.begin_object().field("ok", true).field("kernel_id", kernel_id_).field("message_id", *id).end_object();
+    print_json(ctx, w);
+  } else {
+    ctx.out << "sent message " << *id << " to kernel " << kernel_id_ << '\n';
+  }
+  return ok();
+}
+
+result<void> command_set::run_recv(context& ctx) {
+  auto subscribed = ctx.session.subscribe(kernel_id_);
+  if (!subscribed) return subscribed;
+  const auto dl = deadline::after_ns(ms_to_ns(wait_timeout_ms_));
+  for (;;) {
+    const auto left = dl.is_never() ? std::int64_t{-1} : static_cast<std::int64_t>(dl.remaining_ns());
+    auto m = ctx.session.receive(left);
+    if (!m) {
+      if (m.code() != errc::timeout) return std::move(m).err();
+      return make_error(errc::timeout,
+                        "no message from kernel " + kernel_id_ + " within " + std::to_string(wait_timeout_ms_) + " ms");
+    }
+    if (m->kernel_id != kernel_id_) continue;  // not ours (cannot happen with one subscription)
+    print_message(ctx, *m);
+    (void)ctx.session.unsubscribe(kernel_id_);  // best effort; the session ends anyway
+    return ok();
+  }
+}
+
+}  // namespace pdc::ctl

@@ -1,0 +1,327 @@
+// The C ABI over pdc::client. Every entry point catches everything: no
+// exception crosses into C.
+#include <cstddef>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "json_render.hpp"
+#include "pdc/client.hpp"
+#include "pdc/pdc.h"
+
+struct pdc_client {
+  explicit pdc_client(pdc::client c) noexcept : session(std::move(c)) {}
+
+  pdc::client session;
+  std::string last_error;
+  std::optional<pdc::received_message> held;  // received but not yet handed out (buffer was too small)
+  std::string info_kernel_id;                 // storage behind pdc_message_info.kernel_id
+};
+
+namespace {
+
+thread_local std::string t_connect_error;
+
+int code_of(pdc::errc e) noexcept {
+  return -static_cast<int>(e);
+}
+
+int fail(pdc_client* c, const pdc::error& e) noexcept {
+  try {
+    if (c != nullptr) c->last_error = e.what();
+  } catch (...) {  // out of memory for the message: keep the code
+  }
+  return code_of(e.code);
+}
+
+int fail(pdc_client* c, pdc::errc code, const char* message) noexcept {
+  return fail(c, pdc::error{code, message});
+}
+
+// Runs `body` (returning a PDC code) with every exception turned into a code.
+template <typename Body>
+int guarded(pdc_client* c, Body&& body) noexcept {
+  try {
+    if (c == nullptr) return code_of(pdc::errc::invalid_argument);
+    c->last_error.clear();
+    return body();
+  } catch (const std::bad_alloc&) {
+    return fail(c, pdc::errc::system_error, "out of memory");
+  } catch (...) {
+    return fail(c, pdc::errc::internal, "unexpected exception in libpdc");
+  }
+}
+
+template <typename T>
+int status_of(pdc_client* c, const pdc::result<T>& r) noexcept {
+  return r ? PDC_OK : fail(c, r.err());
+}
+
+// A caller's struct may be older (smaller) than ours: read a field only when
+// its struct_size covers it, else use the default.
+#define PDC_FIELD_OR(type, ptr, field, fallback) \
+  (((ptr) != nullptr && offsetof(type, field) + sizeof((ptr)->field) <= (ptr)->struct_size) ? (ptr)->field : (fallback))
+
+// Writes a field of a caller's struct only when its struct_size covers it.
+#define PDC_FIELD_SET(type, ptr, field, value)                                                      \
+  do {                                                                                              \
+    if (offsetof(type, field) + sizeof((ptr)->field) <= (ptr)->struct_size) (ptr)->field = (value); \
+  } while (false)
+
+pdc::send_options to_send_options(const pdc_send_options* o) {
+  pdc::send_options out;
+  out.type_id = PDC_FIELD_OR(pdc_send_options, o, type_id, 0U);
+  out.priority = static_cast<std::uint8_t>(
+      PDC_FIELD_OR(pdc_send_options, o, priority, std::uint32_t{PDC_DEFAULT_PRIORITY}) & 0xFFU);
+  out.ack = PDC_FIELD_OR(pdc_send_options, o, ack, 1) != 0;
+  return out;
+}
+
+std::string_view text_or_empty(const char* s) noexcept {
+  return s != nullptr ? std::string_view(s) : std::string_view();
+}
+
+void fill_info(pdc_client* c, const pdc::received_message& m, pdc_message_info* info) {
+  c->info_kernel_id = m.kernel_id;
+  if (info == nullptr) return;
+  PDC_FIELD_SET(pdc_message_info, info, message_id, m.env.message_id());
+  PDC_FIELD_SET(pdc_message_info, info, correlation_id, m.env.correlation_id());
+  PDC_FIELD_SET(pdc_message_info, info, send_timestamp_ns, m.env.send_timestamp_ns());
+  PDC_FIELD_SET(pdc_message_info, info, type_id, m.env.type_id());
+  PDC_FIELD_SET(pdc_message_info, info, flags, m.env.flags());
+  PDC_FIELD_SET(pdc_message_info, info, priority, m.env.priority());
+  PDC_FIELD_SET(pdc_message_info, info, kernel_id, c->info_kernel_id.c_str());
+}
+
+// Hands `m` to the caller's buffer, or holds it when the buffer is too small.
+int deliver(pdc_client* c, pdc::received_message m, void* buf, std::size_t* size, pdc_message_info* info) {
+  const std::size_t needed = m.payload.size();
+  if (*size < needed || (needed > 0 && buf == nullptr)) {
+    *size = needed;
+    c->held = std::move(m);
+    return fail(c, pdc::errc::message_too_large,
+                ("buffer too small: the message needs " + std::to_string(needed) + " bytes").c_str());
+  }
+  if (needed > 0) std::memcpy(buf, m.payload.data(), needed);
+  *size = needed;
+  fill_info(c, m, info);
+  return PDC_OK;
+}
+
+// Copies `text` NUL-terminated into buf, or reports the size needed.
+int copy_text(pdc_client* c, const std::string& text, char* buf, std::size_t* size) {
+  if (buf == nullptr || *size < text.size() + 1) {
+    *size = text.size() + 1;
+    return fail(c, pdc::errc::message_too_large,
+                ("buffer too small: " + std::to_string(text.size() + 1) + " bytes needed").c_str());
+  }
+  std::memcpy(buf, text.c_str(), text.size() + 1);
+  *size = text.size();
+  return PDC_OK;
+}
+
+int open_handle(pdc::result<pdc::client> r, pdc_client** out) {
+  if (!r) {
+    t_connect_error = r.err().what();
+    return code_of(r.code());
+  }
+  *out = new pdc_client(std::move(r).value());
+  return PDC_OK;
+}
+
+// The same guard for functions without a handle yet.
+template <typename Body>
+int guarded_open(pdc_client** out, Body&& body) noexcept {
+  try {
+    if (out == nullptr) return code_of(pdc::errc::invalid_argument);
+    *out = nullptr;
+    t_connect_error.clear();
+    return body();
+  } catch (...) {
+    try {
+      t_connect_error = "out of memory or unexpected exception in libpdc";
+    } catch (...) {
+    }
+    return code_of(pdc::errc::internal);
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* pdc_strerror(int code) {
+  const auto value = static_cast<std::int32_t>(code < 0 ? -static_cast<std::int64_t>(code) : code);
+  const auto e = static_cast<pdc::errc>(value);
+  if (pdc::name_of(e) == "unknown") return "unknown error code";
+  return pdc::to_string(e).data();  // string literals: NUL-terminated, static
+}
+
+const char* pdc_last_error(const pdc_client* client) {
+  if (client == nullptr) return t_connect_error.c_str();
+  return client->last_error.c_str();
+}
+
+int pdc_connect(const char* socket_path, pdc_client** out) {
+  return guarded_open(out,
+                      [&] { return open_handle(pdc::client::connect(std::string(text_or_empty(socket_path))), out); });
+}
+
+int pdc_adopt(int fd, pdc_client** out) {
+  return guarded_open(out, [&] { return open_handle(pdc::client::adopt(fd), out); });
+}
+
+void pdc_close(pdc_client* client) {
+  delete client;
+}
+
+uint64_t pdc_session_id(const pdc_client* client) {
+  return client != nullptr ? client->session.session_id() : 0;
+}
+
+uint32_t pdc_max_message_bytes(const pdc_client* client) {
+  return client != nullptr ? client->session.max_message_bytes() : 0;
+}
+
+int pdc_plugin_load(pdc_client* client, const char* path) {
+  return guarded(client, [&] { return status_of(client, client->session.plugin_load(text_or_empty(path))); });
+}
+
+int pdc_plugin_unload(pdc_client* client, const char* name) {
+  return guarded(client, [&] { return status_of(client, client->session.plugin_unload(text_or_empty(name))); });
+}
+
+void pdc_launch_options_init(pdc_launch_options* options) {
+  if (options == nullptr) return;
+  *options = pdc_launch_options{};
+  options->struct_size = sizeof(pdc_launch_options);
+  options->tier = PDC_TIER_ASYNC;
+  options->backpressure = PDC_BACKPRESSURE_BLOCK;
+  options->cpu = -1;
+}
+
+int pdc_launch(pdc_client* client, const pdc_launch_options* options) {
+  return guarded(client, [&] {
+    if (options == nullptr) return fail(client, pdc::errc::invalid_argument, "launch options are NULL");
+    const int32_t tier = PDC_FIELD_OR(pdc_launch_options, options, tier, PDC_TIER_ASYNC);
+    const int32_t policy = PDC_FIELD_OR(pdc_launch_options, options, backpressure, PDC_BACKPRESSURE_BLOCK);
+    if (tier < PDC_TIER_ASYNC || tier > PDC_TIER_POOL) {
+      return fail(client, pdc::errc::invalid_argument, "tier is not a PDC_TIER_* value");
+    }
+    if (policy < PDC_BACKPRESSURE_BLOCK || policy > PDC_BACKPRESSURE_DROP_NEWEST) {
+      return fail(client, pdc::errc::invalid_argument, "backpressure is not a PDC_BACKPRESSURE_* value");
+    }
+    pdc::launch_options o;
+    o.kernel_type = text_or_empty(PDC_FIELD_OR(pdc_launch_options, options, kernel_type, nullptr));
+    o.kernel_id = text_or_empty(PDC_FIELD_OR(pdc_launch_options, options, kernel_id, nullptr));
+    o.tier = static_cast<pdc::kernel_tier>(tier);
+    o.capacity = PDC_FIELD_OR(pdc_launch_options, options, capacity, 0U);
+    o.backpressure = static_cast<pdc::backpressure_policy>(policy);
+    o.max_message_bytes = PDC_FIELD_OR(pdc_launch_options, options, max_message_bytes, 0U);
+    o.block_timeout_ms = PDC_FIELD_OR(pdc_launch_options, options, block_timeout_ms, 0U);
+    o.config = text_or_empty(PDC_FIELD_OR(pdc_launch_options, options, config, nullptr));
+    o.workers = PDC_FIELD_OR(pdc_launch_options, options, workers, 0U);
+    o.cpu = PDC_FIELD_OR(pdc_launch_options, options, cpu, -1);
+    return status_of(client, client->session.launch(o));
+  });
+}
+
+int pdc_activate(pdc_client* client, const char* kernel_id) {
+  return guarded(client, [&] { return status_of(client, client->session.activate(text_or_empty(kernel_id))); });
+}
+
+int pdc_deactivate(pdc_client* client, const char* kernel_id) {
+  return guarded(client, [&] { return status_of(client, client->session.deactivate(text_or_empty(kernel_id))); });
+}
+
+int pdc_terminate(pdc_client* client, const char* kernel_id, int drop, uint32_t timeout_ms) {
+  return guarded(client, [&] {
+    return status_of(client, client->session.terminate(text_or_empty(kernel_id), drop != 0, timeout_ms));
+  });
+}
+
+int pdc_subscribe(pdc_client* client, const char* kernel_id) {
+  return guarded(client, [&] { return status_of(client, client->session.subscribe(text_or_empty(kernel_id))); });
+}
+
+int pdc_unsubscribe(pdc_client* client, const char* kernel_id) {
+  return guarded(client, [&] { return status_of(client, client->session.unsubscribe(text_or_empty(kernel_id))); });
+}
+
+void pdc_send_options_init(pdc_send_options* options) {
+  if (options == nullptr) return;
+  *options = pdc_send_options{};
+  options->struct_size = sizeof(pdc_send_options);
+  options->priority = PDC_DEFAULT_PRIORITY;
+  options->ack = 1;
+}
+
+int pdc_send(pdc_client* client, const char* kernel_id, const void* data, size_t size, const pdc_send_options* options,
+             uint64_t* message_id) {
+  return guarded(client, [&] {
+    if (data == nullptr && size != 0) return fail(client, pdc::errc::invalid_argument, "data is NULL");
+    const auto payload = std::span(static_cast<const std::byte*>(data), size);
+    auto r = client->session.send(text_or_empty(kernel_id), payload, to_send_options(options));
+    if (!r) return fail(client, r.err());
+    if (message_id != nullptr) *message_id = *r;
+    return PDC_OK;
+  });
+}
+
+int pdc_receive(pdc_client* client, int64_t timeout_ns, void* buf, size_t* size, pdc_message_info* info) {
+  return guarded(client, [&] {
+    if (size == nullptr) return fail(client, pdc::errc::invalid_argument, "size is NULL");
+    if (client->held) {
+      auto m = std::move(*client->held);
+      client->held.reset();
+      return deliver(client, std::move(m), buf, size, info);
+    }
+    auto r = client->session.receive(timeout_ns);
+    if (!r) return fail(client, r.err());
+    return deliver(client, std::move(r).value(), buf, size, info);
+  });
+}
+
+int pdc_request(pdc_client* client, const char* kernel_id, const void* data, size_t size,
+                const pdc_send_options* options, int64_t timeout_ns, void* reply, size_t* reply_size,
+                pdc_message_info* info) {
+  return guarded(client, [&] {
+    if (reply_size == nullptr) return fail(client, pdc::errc::invalid_argument, "reply_size is NULL");
+    if (data == nullptr && size != 0) return fail(client, pdc::errc::invalid_argument, "data is NULL");
+    const auto payload = std::span(static_cast<const std::byte*>(data), size);
+    auto r = client->session.request(text_or_empty(kernel_id), payload, timeout_ns, to_send_options(options));
+    if (!r) return fail(client, r.err());
+    return deliver(client, std::move(r).value(), reply, reply_size, info);
+  });
+}
+
+int pdc_status_json(pdc_client* client, const char* kernel_id, char* buf, size_t* size) {
+  return guarded(client, [&] {
+    if (size == nullptr) return fail(client, pdc::errc::invalid_argument, "size is NULL");
+    pdc::detail::json_writer w;
+    const auto id = text_or_empty(kernel_id);
+    if (id.empty()) {
+      auto r = client->session.list();
+      if (!r) return fail(client, r.err());
+      pdc::detail::write_json(w, std::span<const pdc::kernel_info>(*r));
+    } else {
+      auto r = client->session.status(id);
+      if (!r) return fail(client, r.err());
+      pdc::detail::write_json(w, *r);
+    }
+    return copy_text(client, w.str(), buf, size);
+  });
+}
+
+int pdc_metrics_prometheus(pdc_client* client, const char* kernel_id, char* buf, size_t* size) {
+  return guarded(client, [&] {
+    if (size == nullptr) return fail(client, pdc::errc::invalid_argument, "size is NULL");
+    auto r = client->session.metrics(text_or_empty(kernel_id), pdc::metrics_format::prometheus);
+    if (!r) return fail(client, r.err());
+    return copy_text(client, r->text, buf, size);
+  });
+}
+
+}  // extern "C"

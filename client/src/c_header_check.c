@@ -1,0 +1,23 @@
+/* Compiles pdc/pdc.h as strict ISO C (C11, -Wpedantic, warnings as errors), so
+ * the C ABI header stays usable from C. Nothing here is called. */
+#include "pdc/pdc.h"
+
+static int __attribute__((unused)) pdc_header_check_usage(void) {
+  pdc_client* client = 0;
+  pdc_launch_options launch;
+  pdc_send_options send;
+  pdc_message_info info;
+  char reply[64];
+  size_t reply_size = sizeof reply;
+  int rc = pdc_connect(0, &client);
+  if (rc != PDC_OK) return rc;
+  pdc_launch_options_init(&launch);
+  launch.kernel_type = "echo";
+  launch.kernel_id = "e";
+  pdc_send_options_init(&send);
+  info.struct_size = sizeof info;
+  rc = pdc_launch(client, &launch);
+  if (rc == PDC_OK) rc = pdc_request(client, "e", "hi", 2, &send, 1000000000, reply, &reply_size, &info);
+  pdc_close(client);
+  return rc;
+}

@@ -1,0 +1,62 @@
+#include "json_render.hpp"
+
+namespace pdc::detail {
+
+void write_json(json_writer& w, const latency_summary& s) {
+  w.begin_object()
+      .field("count", s.count)
+      .field("p50_ns", s.p50_ns)
+      .field("p95_ns", s.p95_ns)
+      .field("p99_ns", s.p99_ns)
+      .field("p999_ns", s.p999_ns)
+      .field("max_ns", s.max_ns)
+      .field("mean_ns", s.mean_ns)
+      .end_object();
+}
+
+void write_json(json_writer& w, const kernel_info& k) {
+  w.begin_object()
+      .field("kernel_id", k.kernel_id)
+      .field("kernel_type", k.kernel_type)
+      .field("plugin", k.plugin)
+      .field("state", to_string(k.state))
+      .field("tier", to_string(k.tier))
+      .field("backpressure", to_string(k.backpressure))
+      .field("capacity", k.capacity)
+      .field("max_message_bytes", k.max_message_bytes)
+      .field("queue_depth", k.queue_depth)
+      .field("messages_in", k.messages_in)
+      .field("messages_out", k.messages_out)
+      .field("dropped", k.dropped)
+      .field("rejected", k.rejected)
+      .field("handler_errors", k.handler_errors)
+      .field("last_error", k.last_error)
+      .field("uptime_ns", k.uptime_ns)
+      .field("subscribers", k.subscribers);
+  w.key("queue_wait");
+  write_json(w, k.queue_wait);
+  w.key("processing");
+  write_json(w, k.processing);
+  w.end_object();
+}
+
+void write_json(json_writer& w, const plugin_info& p) {
+  w.begin_object().field("name", p.name).field("version", p.version).field("path", p.path);
+  w.key("kernel_types").begin_array();
+  for (const auto& t : p.kernel_types) w.string(t);
+  w.end_array().field("live_kernels", p.live_kernels).end_object();
+}
+
+void write_json(json_writer& w, std::span<const kernel_info> kernels) {
+  w.begin_array();
+  for (const auto& k : kernels) write_json(w, k);
+  w.end_array();
+}
+
+void write_json(json_writer& w, std::span<const plugin_info> plugins) {
+  w.begin_array();
+  for (const auto& p : plugins) write_json(w, p);
+  w.end_array();
+}
+
+}  // namespace pdc::detail

@@ -1,0 +1,265 @@
+// pdcd driven through libpdc: ordering, queuing while inactive, several
+// clients, dying clients, backpressure and handler errors.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "harness.hpp"
+#include "pdc/client.hpp"
+
+namespace pdc::test {
+namespace {
+
+constexpr std::int64_t k_wait_ns = 20'000'000'000;
+
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return std::as_bytes(std::span(s));
+}
+std::string text_of(const received_message& m) {
+  return {reinterpret_cast<const char*>(m.payload.data()), m.payload.size()};
+}
+std::span<const std::byte> int64_bytes(const std::int64_t& v) {
+  return std::as_bytes(std::span(&v, 1));
+}
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(daemon_.ready()) << daemon_.log();
+    auto c = client::connect(daemon_.socket(), "test");
+    ASSERT_TRUE(c) << c.err().what();
+    sut_.emplace(std::move(c).value());
+  }
+  void launch(const std::string& type, const std::string& id, launch_options opts = {}) {
+    opts.kernel_type = type;
+    opts.kernel_id = id;
+    auto r = sut_->launch(opts);
+    ASSERT_TRUE(r) << r.err().what();
+  }
+  void launch_active(const std::string& type, const std::string& id, launch_options opts = {}) {
+    launch(type, id, std::move(opts));
+    auto r = sut_->activate(id);
+    ASSERT_TRUE(r) << r.err().what();
+  }
+
+  daemon_process daemon_{
+      {"--load", "pdc_echo.so", "--load", "pdc_double.so", "--load", "pdc_counter.so", "--load", "pdc_vector_add.so"}};
+  std::optional<client> sut_;
+};
+
+TEST_F(ClientTest, DoubleKernelDoublesAnInt64) {
+  launch_active("double", "processor");
+  auto reply = sut_->request("processor", int64_bytes(21), k_wait_ns);
+  ASSERT_TRUE(reply) << reply.err().what();
+  ASSERT_EQ(reply->payload.size(), 8U);
+  std::int64_t v = 0;
+  std::memcpy(&v, reply->payload.data(), 8);
+  EXPECT_EQ(v, 42);
+  EXPECT_TRUE(reply->is_reply());
+}
+
+TEST_F(ClientTest, CounterKeepsStateAcrossMessages) {
+  launch_active("counter", "c");
+  for (std::int64_t expected = 1; expected <= 3; ++expected) {
+    auto reply = sut_->request("c", bytes_of("tick"), k_wait_ns);
+    ASSERT_TRUE(reply) << reply.err().what();
+    std::int64_t v = 0;
+    std::memcpy(&v, reply->payload.data(), 8);
+    EXPECT_EQ(v, expected);
+  }
+}
+
+TEST_F(ClientTest, HandlerErrorBecomesAnErrorReplyAndIsCounted) {
+  launch_active("double", "processor");
+  auto reply = sut_->request("processor", bytes_of("abc"), k_wait_ns);
+  ASSERT_FALSE(reply);
+  EXPECT_EQ(reply.code(), errc::plugin_error);
+  auto st = sut_->status("processor");
+  ASSERT_TRUE(st) << st.err().what();
+  EXPECT_EQ(st->handler_errors, 1U);
+  // The kernel carries on.
+  EXPECT_TRUE(sut_->request("processor", int64_bytes(1), k_wait_ns));
+}
+
+TEST_F(ClientTest, RepliesComeBackInOrder) {
+  launch_active("echo", "e");
+  constexpr int k_count = 2000;
+  for (int i = 0; i < k_count; ++i) {
+    auto id = sut_->send("e", bytes_of("m" + std::to_string(i)), {.ack = false});
+    ASSERT_TRUE(id) << id.err().what();
+  }
+  for (int i = 0; i < k_count; ++i) {
+    auto m = sut_->receive(k_wait_ns);
+    ASSERT_TRUE(m) << m.err().what();
+    ASSERT_EQ(text_of(*m), "m" + std::to_string(i));
+  }
+}
+
+TEST_F(ClientTest, DeactivatedKernelQueuesAndReactivationProcessesInOrder) {
+  launch_active("echo", "e");
+  ASSERT_TRUE(sut_->deactivate("e"));
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(sut_->send("e", bytes_of("q" + std::to_string(i))));
+  auto st = sut_->status("e");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->queue_depth, 50U);
+  EXPECT_EQ(sut_->receive(0).code(), errc::timeout) << "nothing is processed while deactivated";
+  ASSERT_TRUE(sut_->activate("e"));
+  for (int i = 0; i < 50; ++i) {
+    auto m = sut_->receive(k_wait_ns);
+    ASSERT_TRUE(m) << m.err().what();
+    EXPECT_EQ(text_of(*m), "q" + std::to_string(i));
+  }
+}
+
+TEST_F(ClientTest, MessagesToALaunchedKernelWaitForActivation) {
+  launch("echo", "e");
+  ASSERT_TRUE(sut_->send("e", bytes_of("early")));
+  EXPECT_EQ(sut_->receive(0).code(), errc::timeout);
+  ASSERT_TRUE(sut_->activate("e"));
+  auto m = sut_->receive(k_wait_ns);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(text_of(*m), "early");
+}
+
+TEST_F(ClientTest, OversizeMessageIsRefusedAndNothingElseChanges) {
+  launch_options small;
+  small.max_message_bytes = 16;
+  launch_active("echo", "small", small);
+  const std::string big(17, 'x');
+  auto r = sut_->send("small", bytes_of(big));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::message_too_large);
+  EXPECT_NE(r.err().what().find("16"), std::string::npos) << r.err().what();
+  auto ok = sut_->request("small", bytes_of(std::string(16, 'y')), k_wait_ns);
+  ASSERT_TRUE(ok) << ok.err().what();
+  EXPECT_EQ(ok->payload.size(), 16U);
+}
+
+TEST_F(ClientTest, TwoClientsEachGetTheirOwnReplies) {
+  launch_active("echo", "e");
+  constexpr int k_count = 3000;
+  auto worker = [&](const std::string& tag, int* mismatches) {
+    auto c = client::connect(daemon_.socket(), tag);
+    if (!c) {
+      *mismatches = -1;
+      return;
+    }
+    for (int i = 0; i < k_count; ++i) {
+      const std::string text = tag + ":" + std::to_string(i);
+      auto reply = c->request("e", bytes_of(text), k_wait_ns);
+      if (!reply || text_of(*reply) != text) ++*mismatches;
+    }
+  };
+  int bad_a = 0;
+  int bad_b = 0;
+  std::thread a(worker, "alice", &bad_a);
+  std::thread b(worker, "bob", &bad_b);
+  a.join();
+  b.join();
+  EXPECT_EQ(bad_a, 0);
+  EXPECT_EQ(bad_b, 0);
+}
+
+TEST_F(ClientTest, ClientKilledMidStreamDoesNotDisturbOthers) {
+  launch_active("echo", "e");
+  const std::string socket = daemon_.socket();
+  const pid_t child = ::fork();
+  if (child == 0) {
+    auto c = client::connect(socket, "doomed");
+    if (!c) ::_exit(1);
+    for (int i = 0;; ++i) {
+      (void)c->send("e", bytes_of("flood"), {.ack = false});
+    }
+  }
+  // Let the child get going (its messages show up in the kernel's counters).
+  ASSERT_TRUE(wait_until([&] {
+    auto st = sut_->status("e");
+    return st && st->messages_in > 1000;
+  }));
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  auto reply = sut_->request("e", bytes_of("still here"), k_wait_ns);
+  ASSERT_TRUE(reply) << reply.err().what();
+  EXPECT_EQ(text_of(*reply), "still here");
+  EXPECT_TRUE(daemon_.ready());
+}
+
+TEST_F(ClientTest, BlockPolicyTimesOutWhenTheQueueStaysFull) {
+  launch_options opts;
+  opts.capacity = 2;
+  opts.block_timeout_ms = 100;
+  launch("echo", "slow", opts);
+  ASSERT_TRUE(sut_->send("slow", bytes_of("1")));
+  ASSERT_TRUE(sut_->send("slow", bytes_of("2")));
+  auto third = sut_->send("slow", bytes_of("3"));
+  ASSERT_FALSE(third);
+  EXPECT_EQ(third.code(), errc::timeout);
+  auto st = sut_->status("slow");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->rejected, 1U);
+  EXPECT_EQ(st->queue_depth, 2U);
+  ASSERT_TRUE(sut_->activate("slow"));
+  for (const char* want : {"1", "2"}) {
+    auto m = sut_->receive(k_wait_ns);
+    ASSERT_TRUE(m);
+    EXPECT_EQ(text_of(*m), want);
+  }
+}
+
+TEST_F(ClientTest, BlockedSenderProceedsWhenSpaceFrees) {
+  launch_options opts;
+  opts.capacity = 1;
+  opts.block_timeout_ms = 60'000;
+  launch("echo", "gate", opts);
+  ASSERT_TRUE(sut_->send("gate", bytes_of("first")));
+  // A second client blocks on the full queue until this one activates the kernel.
+  std::atomic<int> outcome{-1};
+  std::thread blocked([&] {
+    auto c = client::connect(daemon_.socket(), "blocked");
+    if (!c) return;
+    auto r = c->send("gate", bytes_of("second"));
+    outcome.store(static_cast<int>(r.code()));
+  });
+  ASSERT_TRUE(wait_until([&] { return daemon_.log().find("blocked: kernel 'gate'") != std::string::npos; }));
+  ASSERT_TRUE(sut_->activate("gate"));
+  blocked.join();
+  EXPECT_EQ(outcome.load(), static_cast<int>(errc::ok));
+}
+
+TEST_F(ClientTest, TerminateWithDropAnswersQueuedRequestsWithAnError) {
+  launch("echo", "e");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(sut_->send("e", bytes_of("pending")));
+  ASSERT_TRUE(sut_->terminate("e", /*drop=*/true));
+  for (int i = 0; i < 3; ++i) {
+    auto m = sut_->receive(k_wait_ns);
+    ASSERT_TRUE(m) << m.err().what();
+    EXPECT_TRUE(m->is_error());
+    EXPECT_NE(text_of(*m).find("terminated"), std::string::npos) << text_of(*m);
+  }
+}
+
+TEST_F(ClientTest, TerminateDrainsQueuedMessagesByDefault) {
+  launch("echo", "e");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(sut_->send("e", bytes_of("d" + std::to_string(i))));
+  ASSERT_TRUE(sut_->terminate("e"));
+  for (int i = 0; i < 3; ++i) {
+    auto m = sut_->receive(k_wait_ns);
+    ASSERT_TRUE(m) << m.err().what();
+    EXPECT_FALSE(m->is_error());
+    EXPECT_EQ(text_of(*m), "d" + std::to_string(i));
+  }
+}
+
+TEST_F(ClientTest, DaemonDeathGivesPeerGoneNotAHang) {
+  launch_active("echo", "e");
+  daemon_.stop(SIGKILL);
+  auto r = sut_->request("e", bytes_of("anyone?"), k_wait_ns);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::peer_gone);
+}
+
+}  // namespace
+}  // namespace pdc::test

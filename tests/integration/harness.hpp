@@ -1,0 +1,169 @@
+// Integration-test harness: a real pdcd process in a temporary folder, and
+// real pdcctl runs. Waits are conditions with deadlines, never sleeps.
+#pragma once
+
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+namespace pdc::test {
+
+/// A fresh temporary folder, removed at destruction.
+class temp_dir {
+ public:
+  temp_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "pdc-test-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+/// Output and exit status of a finished process.
+struct run_result {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+/// Runs `argv` to completion, capturing stdout and stderr (through files).
+inline run_result run_command(const std::vector<std::string>& argv, const std::string& scratch_dir) {
+  static int counter = 0;
+  const std::string out_path = scratch_dir + "/cmd" + std::to_string(++counter) + ".out";
+  const std::string err_path = out_path + ".err";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    (void)!::freopen(out_path.c_str(), "w", stdout);
+    (void)!::freopen(err_path.c_str(), "w", stderr);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  run_result r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  std::ifstream o(out_path);
+  std::stringstream so;
+  so << o.rdbuf();
+  r.out = so.str();
+  std::ifstream e(err_path);
+  std::stringstream se;
+  se << e.rdbuf();
+  r.err = se.str();
+  return r;
+}
+
+/// True when something accepts connections on the Unix SEQPACKET socket `path`.
+inline bool socket_answers(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+/// A pdcd process serving a socket in a temporary folder, with the example
+/// plugins' folder as its plugin dir. Stopped with SIGTERM at destruction.
+class daemon_process {
+ public:
+  /// `socket`: path to serve (default: pdcd.sock in a fresh temporary folder).
+  explicit daemon_process(std::vector<std::string> extra_args = {}, std::string socket = {}) {
+    socket_ = socket.empty() ? dir_.path() + "/pdcd.sock" : std::move(socket);
+    log_ = dir_.path() + "/pdcd.log";
+    std::vector<std::string> argv{PDC_PDCD_PATH,   "--socket",    socket_, "--plugin-dir",
+                                  PDC_KERNELS_DIR, "--log-level", "debug"};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      (void)!::freopen(log_.c_str(), "w", stderr);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    ready_ = wait_until([&] { return socket_answers(socket_) || exited(); });
+  }
+  ~daemon_process() {
+    if (pid_ > 0 && !reaped_) stop(SIGKILL);
+  }
+  daemon_process(const daemon_process&) = delete;
+  daemon_process& operator=(const daemon_process&) = delete;
+
+  [[nodiscard]] bool ready() const { return ready_ && socket_answers(socket_); }
+  [[nodiscard]] const std::string& socket() const { return socket_; }
+  [[nodiscard]] const std::string& dir() const { return dir_.path(); }
+  [[nodiscard]] pid_t pid() const { return pid_; }
+
+  /// Sends `sig` and waits for exit; returns the exit code (128+signal if killed).
+  int stop(int sig = SIGTERM) {
+    if (reaped_) return exit_code_;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    reaped_ = true;
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return exit_code_;
+  }
+
+  /// True once the process has exited (reaps it).
+  bool exited() {
+    if (reaped_) return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      reaped_ = true;
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    return reaped_;
+  }
+  [[nodiscard]] int exit_code() const { return exit_code_; }
+
+  [[nodiscard]] std::string log() const {
+    std::ifstream in(log_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  /// Runs pdcctl against this daemon.
+  run_result pdcctl(std::vector<std::string> args) const {
+    std::vector<std::string> argv{PDC_PDCCTL_PATH, "--socket", socket_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_command(argv, dir_.path());
+  }
+
+ private:
+  temp_dir dir_;
+  std::string socket_;
+  std::string log_;
+  pid_t pid_ = -1;
+  bool ready_ = false;
+  bool reaped_ = false;
+  int exit_code_ = -1;
+};
+
+}  // namespace pdc::test
