@@ -1,6 +1,7 @@
 // One function per pdc-bench subcommand; each appends its rows to a report.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "report.hpp"
@@ -14,5 +15,16 @@ void run_ring(report& out, double scale);
 /// `socket`: tier-1 round trip and streaming through pdcd's socket path vs a
 /// bare Unix-socket ping-pong. Starts its own pdcd (echo kernel) in a child.
 void run_socket(report& out, double scale, const std::string& kernels_dir);
+
+/// `tiers`: the seed's tier table with pdc's numbers (attachments, every
+/// tier) beside bare shared-memory, futex and socket ping-pongs.
+void run_tiers(report& out, double scale, const std::string& kernels_dir);
+
+// Building blocks shared between subcommands (bench/ring_bench.cpp, socket_bench.cpp).
+histogram pdc_put_get(std::uint64_t ops);
+histogram bare_put_get(std::uint64_t ops);
+histogram bare_ping_pong(std::uint64_t rounds);
+double bare_stream(std::uint64_t count);
+histogram bare_socket_ping_pong(std::uint64_t rounds);
 
 }  // namespace pdc::bench

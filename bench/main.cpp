@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   std::string kernels_dir = PDC_BENCH_KERNELS_DIR;
   auto* socket = app.add_subcommand("socket", "Tier-1 round trip through pdcd's socket vs a bare Unix socket");
   socket->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_echo.so");
+  auto* tiers = app.add_subcommand("tiers", "The seed's tier table: every tier over attachments vs bare baselines");
+  tiers->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_echo.so and pdc_sink.so");
 #endif
   CLI11_PARSE(app, argc, argv);
 
@@ -22,6 +24,7 @@ int main(int argc, char** argv) {
   if (ring->parsed()) pdc::bench::run_ring(out, scale);
 #ifdef PDC_BENCH_WITH_DAEMON
   if (socket->parsed()) pdc::bench::run_socket(out, scale, kernels_dir);
+  if (tiers->parsed()) pdc::bench::run_tiers(out, scale, kernels_dir);
 #endif
   out.compute_ratios();
   if (json) {

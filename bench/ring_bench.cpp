@@ -66,48 +66,6 @@ segment make_segment(std::uint32_t rings) {
 
 // ---- same thread put+get ----------------------------------------------------
 
-histogram pdc_put_get(std::uint64_t ops) {
-  auto seg = make_segment(1);
-  auto p = seg.producer(0);
-  auto c = seg.consumer(0);
-  std::array<std::byte, k_msg> msg{};
-  std::array<std::byte, k_msg> out{};
-  histogram h;
-  constexpr std::uint64_t k_chunk = 1000;
-  for (std::uint64_t done = 0; done < ops; done += k_chunk) {
-    const auto t0 = now_ns();
-    for (std::uint64_t i = 0; i < k_chunk; ++i) {
-      auto w = p.try_reserve(k_msg);
-      std::memcpy(w.bytes.data(), msg.data(), k_msg);
-      p.commit();
-      auto r = c.try_peek();
-      std::memcpy(out.data(), r.bytes.data(), k_msg);
-      c.release();
-      c.flush_release();
-    }
-    h.record((now_ns() - t0) / k_chunk);
-  }
-  return h;
-}
-
-histogram bare_put_get(std::uint64_t ops) {
-  auto* ring = map_shared<bare_ring>();
-  std::array<std::byte, k_msg> msg{};
-  std::array<std::byte, k_msg> out{};
-  histogram h;
-  constexpr std::uint64_t k_chunk = 1000;
-  for (std::uint64_t done = 0; done < ops; done += k_chunk) {
-    const auto t0 = now_ns();
-    for (std::uint64_t i = 0; i < k_chunk; ++i) {
-      ring->try_push(msg.data());
-      ring->try_pop(out.data());
-    }
-    h.record((now_ns() - t0) / k_chunk);
-  }
-  ::munmap(ring, sizeof(bare_ring));
-  return h;
-}
-
 // ---- cross-process ping-pong (spinning) -------------------------------------
 
 histogram pdc_ping_pong(std::uint64_t rounds) {
@@ -144,30 +102,6 @@ histogram pdc_ping_pong(std::uint64_t rounds) {
     if (i >= rounds / 10) h.record(now_ns() - t0);  // first 10%: warm-up
   }
   reap(pid);
-  return h;
-}
-
-histogram bare_ping_pong(std::uint64_t rounds) {
-  auto* ping = map_shared<bare_ring>();
-  auto* pong = map_shared<bare_ring>();
-  const pid_t pid = spawn([&] {
-    std::array<std::byte, k_msg> buf{};
-    for (std::uint64_t i = 0; i < rounds; ++i) {
-      while (!ping->try_pop(buf.data())) cpu_relax();
-      while (!pong->try_push(buf.data())) cpu_relax();
-    }
-  });
-  std::array<std::byte, k_msg> msg{};
-  histogram h;
-  for (std::uint64_t i = 0; i < rounds; ++i) {
-    const auto t0 = now_ns();
-    while (!ping->try_push(msg.data())) cpu_relax();
-    while (!pong->try_pop(msg.data())) cpu_relax();
-    if (i >= rounds / 10) h.record(now_ns() - t0);
-  }
-  reap(pid);
-  ::munmap(ping, sizeof(bare_ring));
-  ::munmap(pong, sizeof(bare_ring));
   return h;
 }
 
@@ -215,29 +149,6 @@ double pdc_stream(std::uint64_t count, std::size_t batch) {
   return static_cast<double>(count) * 1e9 / static_cast<double>(t1 - t0);
 }
 
-double bare_stream(std::uint64_t count) {
-  auto* ring = map_shared<bare_ring>();
-  auto* flags = map_shared<shared_flags>();
-  const pid_t pid = spawn([&] {
-    std::array<std::byte, k_msg> msg{};
-    while (flags->go.load(std::memory_order_acquire) == 0) cpu_relax();
-    for (std::uint64_t i = 0; i < count; ++i) {
-      while (!ring->try_push(msg.data())) cpu_relax();
-    }
-  });
-  std::array<std::byte, k_msg> out{};
-  flags->go.store(1, std::memory_order_release);
-  const auto t0 = now_ns();
-  for (std::uint64_t i = 0; i < count; ++i) {
-    while (!ring->try_pop(out.data())) cpu_relax();
-  }
-  const auto t1 = now_ns();
-  reap(pid);
-  ::munmap(ring, sizeof(bare_ring));
-  ::munmap(flags, sizeof(shared_flags));
-  return static_cast<double>(count) * 1e9 / static_cast<double>(t1 - t0);
-}
-
 }  // namespace
 
 void run_ring(report& out, double scale) {
@@ -259,6 +170,95 @@ void run_ring(report& out, double scale) {
   t = throughput_row("ring stream xproc 64B (pdc, unbatched)", pdc_stream(n(20e6), 1));
   t.baseline = "ring stream xproc 64B (bare, unbatched)";
   out.add(t);
+}
+
+histogram pdc_put_get(std::uint64_t ops) {
+  auto seg = make_segment(1);
+  auto p = seg.producer(0);
+  auto c = seg.consumer(0);
+  std::array<std::byte, k_msg> msg{};
+  std::array<std::byte, k_msg> out{};
+  histogram h;
+  constexpr std::uint64_t k_chunk = 1000;
+  for (std::uint64_t done = 0; done < ops; done += k_chunk) {
+    const auto t0 = now_ns();
+    for (std::uint64_t i = 0; i < k_chunk; ++i) {
+      auto w = p.try_reserve(k_msg);
+      std::memcpy(w.bytes.data(), msg.data(), k_msg);
+      p.commit();
+      auto r = c.try_peek();
+      std::memcpy(out.data(), r.bytes.data(), k_msg);
+      c.release();
+      c.flush_release();
+    }
+    h.record((now_ns() - t0) / k_chunk);
+  }
+  return h;
+}
+
+histogram bare_put_get(std::uint64_t ops) {
+  auto* ring = map_shared<bare_ring>();
+  std::array<std::byte, k_msg> msg{};
+  std::array<std::byte, k_msg> out{};
+  histogram h;
+  constexpr std::uint64_t k_chunk = 1000;
+  for (std::uint64_t done = 0; done < ops; done += k_chunk) {
+    const auto t0 = now_ns();
+    for (std::uint64_t i = 0; i < k_chunk; ++i) {
+      ring->try_push(msg.data());
+      ring->try_pop(out.data());
+    }
+    h.record((now_ns() - t0) / k_chunk);
+  }
+  ::munmap(ring, sizeof(bare_ring));
+  return h;
+}
+
+histogram bare_ping_pong(std::uint64_t rounds) {
+  auto* ping = map_shared<bare_ring>();
+  auto* pong = map_shared<bare_ring>();
+  const pid_t pid = spawn([&] {
+    std::array<std::byte, k_msg> buf{};
+    for (std::uint64_t i = 0; i < rounds; ++i) {
+      while (!ping->try_pop(buf.data())) cpu_relax();
+      while (!pong->try_push(buf.data())) cpu_relax();
+    }
+  });
+  std::array<std::byte, k_msg> msg{};
+  histogram h;
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    const auto t0 = now_ns();
+    while (!ping->try_push(msg.data())) cpu_relax();
+    while (!pong->try_pop(msg.data())) cpu_relax();
+    if (i >= rounds / 10) h.record(now_ns() - t0);
+  }
+  reap(pid);
+  ::munmap(ping, sizeof(bare_ring));
+  ::munmap(pong, sizeof(bare_ring));
+  return h;
+}
+
+double bare_stream(std::uint64_t count) {
+  auto* ring = map_shared<bare_ring>();
+  auto* flags = map_shared<shared_flags>();
+  const pid_t pid = spawn([&] {
+    std::array<std::byte, k_msg> msg{};
+    while (flags->go.load(std::memory_order_acquire) == 0) cpu_relax();
+    for (std::uint64_t i = 0; i < count; ++i) {
+      while (!ring->try_push(msg.data())) cpu_relax();
+    }
+  });
+  std::array<std::byte, k_msg> out{};
+  flags->go.store(1, std::memory_order_release);
+  const auto t0 = now_ns();
+  for (std::uint64_t i = 0; i < count; ++i) {
+    while (!ring->try_pop(out.data())) cpu_relax();
+  }
+  const auto t1 = now_ns();
+  reap(pid);
+  ::munmap(ring, sizeof(bare_ring));
+  ::munmap(flags, sizeof(shared_flags));
+  return static_cast<double>(count) * 1e9 / static_cast<double>(t1 - t0);
 }
 
 }  // namespace pdc::bench

@@ -22,33 +22,6 @@ namespace {
 
 constexpr std::size_t k_msg = 64;
 
-histogram bare_socket_ping_pong(std::uint64_t rounds) {
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) std::exit(1);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(sv[0]);
-    std::array<char, k_msg> buf{};
-    for (std::uint64_t i = 0; i < rounds; ++i) {
-      if (::recv(sv[1], buf.data(), buf.size(), 0) <= 0) ::_exit(1);
-      if (::send(sv[1], buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) ::_exit(1);
-    }
-    ::_exit(0);
-  }
-  ::close(sv[1]);
-  std::array<char, k_msg> buf{};
-  histogram h;
-  for (std::uint64_t i = 0; i < rounds; ++i) {
-    const auto t0 = now_ns();
-    if (::send(sv[0], buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) break;
-    if (::recv(sv[0], buf.data(), buf.size(), 0) <= 0) break;
-    if (i >= rounds / 10) h.record(now_ns() - t0);
-  }
-  ::close(sv[0]);
-  ::waitpid(pid, nullptr, 0);
-  return h;
-}
-
 double bare_socket_stream(std::uint64_t count, std::uint64_t window) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) std::exit(1);
@@ -168,6 +141,33 @@ void run_socket(report& out, double scale, const std::string& kernels_dir) {
 
   ::kill(daemon_pid, SIGTERM);
   ::waitpid(daemon_pid, nullptr, 0);
+}
+
+histogram bare_socket_ping_pong(std::uint64_t rounds) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) std::exit(1);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(sv[0]);
+    std::array<char, k_msg> buf{};
+    for (std::uint64_t i = 0; i < rounds; ++i) {
+      if (::recv(sv[1], buf.data(), buf.size(), 0) <= 0) ::_exit(1);
+      if (::send(sv[1], buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  ::close(sv[1]);
+  std::array<char, k_msg> buf{};
+  histogram h;
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    const auto t0 = now_ns();
+    if (::send(sv[0], buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) break;
+    if (::recv(sv[0], buf.data(), buf.size(), 0) <= 0) break;
+    if (i >= rounds / 10) h.record(now_ns() - t0);
+  }
+  ::close(sv[0]);
+  ::waitpid(pid, nullptr, 0);
+  return h;
 }
 
 }  // namespace pdc::bench

@@ -2,6 +2,7 @@
 # "client". The daemon is played by a scripted peer (unit/client_fake_daemon.hpp);
 # tests against a real pdcd belong in integration/.
 add_executable(pdc_client_tests
+  unit/client_attach_test.cpp
   unit/client_c_api_test.cpp
   unit/client_cli_test.cpp
   unit/client_format_test.cpp

@@ -18,6 +18,17 @@ static int __attribute__((unused)) pdc_header_check_usage(void) {
   info.struct_size = sizeof info;
   rc = pdc_launch(client, &launch);
   if (rc == PDC_OK) rc = pdc_request(client, "e", "hi", 2, &send, 1000000000, reply, &reply_size, &info);
+  if (rc == PDC_OK) {
+    pdc_attach_options attach;
+    pdc_attachment* attachment = 0;
+    pdc_attach_options_init(&attach);
+    attach.full_policy = PDC_FULL_FAIL;
+    rc = pdc_attach_ex(client, "e", &attach, &attachment);
+    reply_size = sizeof reply;
+    if (rc == PDC_OK) rc = pdc_attachment_request(attachment, "hi", 2, 0, -1, reply, &reply_size, &info);
+    if (rc == PDC_OK) rc = pdc_detach(attachment);
+    pdc_attachment_close(attachment);
+  }
   pdc_close(client);
   return rc;
 }

@@ -1,14 +1,17 @@
 #include "pdc/client.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <utility>
 
+#include "attachment_open.hpp"
 #include "pdc/core/clock.hpp"
 #include "pdc/core/socket_path.hpp"
 #include "pdc/proto/control.hpp"
+#include "reply_error.hpp"
 #include "session.hpp"
 #include "socket_io.hpp"
 #include "wire_convert.hpp"
@@ -31,18 +34,8 @@ error moved_from_error() {
   return make_error(errc::invalid_argument, "pdc::client used after being moved from");
 }
 
-// An error reply's payload is "<errc name>: <reason>" (docs/protocol.md); other
-// text is the handler's own and counts as plugin_error.
-errc error_reply_code(std::string_view text) {
-  const auto colon = text.find(':');
-  if (colon == std::string_view::npos) return errc::plugin_error;
-  const auto name = text.substr(0, colon);
-  for (std::int32_t v = 1; v < 256; ++v) {  // every errc this build knows (values stay small)
-    const auto e = static_cast<errc>(v);
-    if (name_of(e) == name) return e;
-  }
-  return errc::plugin_error;
-}
+// A Detach must not hang on a daemon that stopped answering.
+constexpr std::int64_t k_detach_timeout_ns = 5'000'000'000;
 
 template <typename T>
 result<T> protocol_error(const char* expected) {
@@ -136,7 +129,7 @@ std::pair<std::uint64_t, std::uint64_t> client::impl::build_send(flatbuffers::Fl
 
 // ---- construction ------------------------------------------------------------
 
-client::client(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+client::client(std::shared_ptr<impl> p) noexcept : impl_(std::move(p)) {}
 client::client(client&& other) noexcept = default;
 client& client::operator=(client&& other) noexcept = default;
 client::~client() = default;
@@ -156,9 +149,9 @@ result<client> client::connect(std::string_view socket_path, std::string_view cl
 
 result<client> client::adopt(int fd, std::string_view client_name) {
   if (fd < 0) return make_error(errc::invalid_argument, "adopt: invalid file descriptor");
-  std::unique_ptr<impl> p;
+  std::shared_ptr<impl> p;
   try {
-    p = std::make_unique<impl>(fd);
+    p = std::make_shared<impl>(fd);
   } catch (...) {
     ::close(fd);
     throw;
@@ -351,14 +344,7 @@ result<received_message> client::request(std::string_view kernel_id, std::span<c
     }
     return r;
   }
-  if (r->is_error()) {
-    std::string text(reinterpret_cast<const char*>(r->payload.data()), r->payload.size());
-    std::replace_if(
-        text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
-    if (text.empty()) text = "kernel '" + std::string(kernel_id) + "' replied with an error";
-    const errc code = error_reply_code(text);
-    return make_error(code, std::move(text));
-  }
+  if (r->is_error()) return detail::error_of_reply(r->payload, kernel_id);
   return r;
 }
 
@@ -375,6 +361,61 @@ std::uint64_t client::dropped_deliveries() const noexcept {
 
 void client::set_delivery_limit(std::size_t messages) noexcept {
   if (impl_) impl_->session.set_delivery_limit(messages);
+}
+
+// ---- shared memory ---------------------------------------------------------------
+
+result<attachment> client::attach(std::string_view kernel_id, const attach_options& options) {
+  if (!impl_) return moved_from_error();
+  if (kernel_id.empty()) return make_error(errc::invalid_argument, "attach needs a kernel id");
+  auto r = impl_->call<wire::RequestBody::Attach>([&](auto& fbb) {
+    return wire::CreateAttach(fbb, make_string(fbb, kernel_id), options.request_ring_bytes, options.reply_ring_bytes);
+  });
+  if (!r) return std::move(r).err();
+  const auto* reply = r->get().body_as_AttachReply();
+  if (reply == nullptr) return protocol_error<attachment>("AttachReply");
+  auto fds = r->take_fds();
+  const std::uint64_t id = reply->attachment_id();
+  // From here on the daemon holds an attachment for us: let it go on failure.
+  const auto refuse = [&](error e) -> result<attachment> {
+    (void)detail::send_detach(impl_->session, id);
+    return e;
+  };
+  if (fds.size() != 2) {
+    return refuse(make_error(errc::protocol_error, "pdcd's AttachReply carried " + std::to_string(fds.size()) +
+                                                       " file descriptors instead of 2 (segment, doorbell)"));
+  }
+  detail::unique_fd probe(::fcntl(impl_->session.fd(), F_DUPFD_CLOEXEC, 0));
+  if (!probe.valid()) {
+    return refuse(make_error(errc::system_error, "cannot duplicate the session socket: " + detail::errno_text(errno)));
+  }
+  detail::attach_parts parts;
+  parts.attachment_id = id;
+  parts.segment_bytes = reply->segment_bytes();
+  parts.request_ring = reply->request_ring();
+  parts.reply_ring = reply->reply_ring();
+  parts.max_message_bytes = reply->max_message_bytes();
+  parts.kernel_id = std::string(kernel_id);
+  parts.segment_fd = std::move(fds[0]);
+  parts.doorbell_fd = std::move(fds[1]);
+  parts.hangup_probe = std::move(probe);
+  // Aliasing: shares impl_'s ownership, points at its session.
+  parts.link = std::shared_ptr<detail::session>(impl_, &impl_->session);
+  parts.options = options;
+  auto opened = detail::open_attachment(std::move(parts));
+  if (!opened) return refuse(std::move(opened).err());
+  return opened;
+}
+
+result<void> detail::send_detach(session& s, std::uint64_t attachment_id) {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  const auto body = wire::CreateDetach(fbb, attachment_id);
+  const std::uint64_t request_id = s.next_request_id();
+  fbb.Finish(wire::CreateRequest(fbb, request_id, wire::RequestBody::Detach, body.Union()));
+  auto r =
+      s.call(std::span(fbb.GetBufferPointer(), fbb.GetSize()), request_id, deadline::after_ns(k_detach_timeout_ns));
+  if (!r && r.code() != errc::not_found) return std::move(r).err();
+  return ok();
 }
 
 }  // namespace pdc

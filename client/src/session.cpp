@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -31,6 +32,34 @@ std::size_t packet_limit(std::uint32_t max_message_bytes) {
 
 error peer_gone_error() {
   return make_error(errc::peer_gone, "daemon closed the connection");
+}
+
+// shutdown before close: attachments hold duplicates of the socket (to
+// notice a hang-up), and closing one descriptor alone would not end the
+// session for the daemon.
+void end_connection(int fd) noexcept {
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
+}
+
+// Takes ownership of every descriptor passed with a packet (SCM_RIGHTS), so
+// none can leak whatever the packet turns out to be. A truncated control
+// message (MSG_CTRUNC) keeps none: a partial set is useless.
+void adopt_passed_fds(msghdr& msg, passed_fds& out) noexcept {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < n; ++i) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      unique_fd owned(fd);
+      if (out.count < out.fds.size()) out.fds[out.count++] = std::move(owned);
+    }
+  }
+  if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+    for (auto& fd : out.fds) fd.reset();
+    out.count = 0;
+  }
 }
 
 const wire::ServerFrame& frame_of(const std::uint8_t* bytes) {
@@ -60,7 +89,7 @@ session::session(int fd) noexcept : fd_(fd) {
 }
 
 session::~session() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) end_connection(fd_);
 }
 
 void session::set_delivery_limit(std::size_t messages) noexcept {
@@ -87,7 +116,7 @@ error session::fail(error e) {
   if (!broken_) {
     broken_ = std::move(e);
     if (fd_ >= 0) {
-      ::close(fd_);
+      end_connection(fd_);
       fd_ = -1;
     }
   }
@@ -220,16 +249,23 @@ result<void> session::read_one(deadline dl) {
   for (;;) {
     if (broken_) return *broken_;
     iovec iov{rx_.data(), rx_.size()};
+    // Room for a few descriptors on every packet: only an AttachReply carries
+    // any, but whatever arrives must be received to be closed.
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * k_max_passed_fds)> control{};
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
     const ssize_t n = ::recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    passed_fds fds;
+    if (n >= 0) adopt_passed_fds(msg, fds);
     if (n > 0) {
       if ((msg.msg_flags & MSG_TRUNC) != 0) {
         return fail(make_error(errc::protocol_error, "packet from pdcd exceeds " + std::to_string(rx_.size()) +
                                                          " bytes (larger than the announced message limit)"));
       }
-      return dispatch(static_cast<std::size_t>(n));
+      return dispatch(static_cast<std::size_t>(n), fds);
     }
     if (n == 0) return fail(peer_gone_error());  // pdcd never sends empty packets: this is EOF
     const int err = errno;
@@ -244,19 +280,19 @@ result<void> session::read_one(deadline dl) {
   }
 }
 
-result<void> session::dispatch(std::size_t length) {
+result<void> session::dispatch(std::size_t length, passed_fds& fds) {
   flatbuffers::Verifier verifier(rx_.data(), length);
   if (!verifier.VerifyBuffer<wire::ServerFrame>(nullptr)) {
     return fail(make_error(errc::protocol_error,
                            "malformed packet from pdcd (" + std::to_string(length) + " bytes failed verification)"));
   }
   const auto& frame = frame_of(rx_.data());
-  if (const auto* response = frame.body_as_Response()) return dispatch_response(*response, length);
+  if (const auto* response = frame.body_as_Response()) return dispatch_response(*response, length, fds);
   if (const auto* delivery = frame.body_as_Delivery()) return dispatch_delivery(*delivery);
   return fail(make_error(errc::protocol_error, "packet from pdcd carries neither a response nor a delivery"));
 }
 
-result<void> session::dispatch_response(const wire::Response& response, std::size_t length) {
+result<void> session::dispatch_response(const wire::Response& response, std::size_t length, passed_fds& fds) {
   const std::uint64_t id = response.id();
   if (id == 0 && response.code() != 0) {
     // The daemon could not read a request's id (docs/protocol.md): it can only be the one in flight.
@@ -270,8 +306,14 @@ result<void> session::dispatch_response(const wire::Response& response, std::siz
   const errc code = response.code() == 0 ? errc::ok : errc_from_int(response.code());
   if (id == awaited_response_id_) {
     if (code == errc::ok) {
-      response_.emplace(
-          response_packet(std::vector<std::uint8_t>(rx_.begin(), rx_.begin() + static_cast<std::ptrdiff_t>(length))));
+      // Only an AttachReply may hand us descriptors; any others close with `fds`.
+      std::vector<unique_fd> kept;
+      if (response.body_type() == wire::ResponseBody::AttachReply) {
+        kept.reserve(fds.count);
+        for (std::size_t i = 0; i < fds.count; ++i) kept.push_back(std::move(fds.fds[i]));
+      }
+      response_.emplace(response_packet(
+          std::vector<std::uint8_t>(rx_.begin(), rx_.begin() + static_cast<std::ptrdiff_t>(length)), std::move(kept)));
     } else {
       response_.emplace(make_error(code, one_line(response.message())));
     }

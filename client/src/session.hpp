@@ -2,6 +2,7 @@
 // request/response matching, and the bounded buffer of deliveries.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -14,18 +15,35 @@
 #include "pdc/core/clock.hpp"
 #include "pdc/core/result.hpp"
 #include "pdc/proto/control.hpp"
+#include "unique_fd.hpp"
 
 namespace pdc::detail {
 
-/// A verified Response with code 0, kept together with the packet that holds it.
+/// Most file descriptors read with one packet; the kernel closes any beyond
+/// what fits (the packet then has MSG_CTRUNC and keeps none).
+inline constexpr std::size_t k_max_passed_fds = 4;
+
+/// File descriptors that arrived with one packet (SCM_RIGHTS), owned: those
+/// nobody takes are closed with this object.
+struct passed_fds {
+  std::array<unique_fd, k_max_passed_fds> fds;
+  std::size_t count = 0;
+};
+
+/// A verified Response with code 0, kept together with the packet that holds
+/// it and the file descriptors that came with it (AttachReply only).
 class response_packet {
  public:
-  explicit response_packet(std::vector<std::uint8_t> bytes) noexcept : bytes_(std::move(bytes)) {}
+  explicit response_packet(std::vector<std::uint8_t> bytes, std::vector<unique_fd> fds = {}) noexcept
+      : bytes_(std::move(bytes)), fds_(std::move(fds)) {}
   /// The Response table (valid while this object lives).
   [[nodiscard]] const wire::Response& get() const noexcept;
+  /// Hands over the file descriptors that came with the packet.
+  std::vector<unique_fd> take_fds() noexcept { return std::move(fds_); }
 
  private:
   std::vector<std::uint8_t> bytes_;
+  std::vector<unique_fd> fds_;
 };
 
 /// Blocking request/response over a connected socket; buffers deliveries that
@@ -73,13 +91,15 @@ class session {
   [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_; }
   /// False once the connection broke.
   [[nodiscard]] bool healthy() const noexcept { return !broken_.has_value(); }
+  /// The connected socket (-1 once broken); attachments keep a duplicate to notice a hang-up.
+  [[nodiscard]] int fd() const noexcept { return fd_; }
 
  private:
   result<void> send_packet(std::span<const std::uint8_t> packet, deadline dl);
   result<void> read_one(deadline dl);
   result<void> read_available();
-  result<void> dispatch(std::size_t length);
-  result<void> dispatch_response(const wire::Response& response, std::size_t length);
+  result<void> dispatch(std::size_t length, passed_fds& fds);
+  result<void> dispatch_response(const wire::Response& response, std::size_t length, passed_fds& fds);
   result<void> dispatch_delivery(const wire::Delivery& delivery);
   void note_unacked(std::uint64_t request_id, std::uint64_t message_id);
   error fail(error e);

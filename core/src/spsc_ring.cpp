@@ -65,10 +65,10 @@ void ring_producer::wake_consumer() noexcept {
   ++stats_.wake_syscalls;
 }
 
-void ring_producer::close() noexcept {
+void ring_producer::close(std::uint32_t reason) noexcept {
   // SYNC: producer_closed — release pairs with the consumer's acquire in
   // producer_closed(): every record committed before close is visible then.
-  ctl_->producer_closed.store(1, std::memory_order_seq_cst);
+  ctl_->producer_closed.store(reason == 0 ? 1 : reason, std::memory_order_seq_cst);
   ctl_->consumer_parked.store(1, std::memory_order_relaxed);  // force the wake path
   wake_consumer();
 }
@@ -123,9 +123,9 @@ void ring_consumer::wake_producer() noexcept {
   ++stats_.wake_syscalls;
 }
 
-void ring_consumer::close() noexcept {
+void ring_consumer::close(std::uint32_t reason) noexcept {
   // SYNC: consumer_closed — release pairs with the producer's acquire in consumer_closed().
-  ctl_->consumer_closed.store(1, std::memory_order_seq_cst);
+  ctl_->consumer_closed.store(reason == 0 ? 1 : reason, std::memory_order_seq_cst);
   ctl_->producer_parked.store(1, std::memory_order_relaxed);  // force the wake path
   wake_producer();
 }

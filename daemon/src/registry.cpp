@@ -4,8 +4,11 @@
 
 #include <filesystem>
 
+#include <asio/post.hpp>
 #include "pdc/core/clock.hpp"
+
 #include "tiers/async_executor.hpp"
+#include "tiers/thread_executor.hpp"
 
 namespace pdc::daemon {
 
@@ -80,9 +83,11 @@ result<void> registry::check_launch(const launch_request& req, const kernel_type
     }
     return make_error(errc::not_supported, why);
   }
-  if (req.tier_kind != tier::async) {
-    return make_error(errc::not_supported, "tier " + std::string(to_string(req.tier_kind)) +
-                                               " is not available in this build yet; use async");
+  if (req.tier_kind == tier::pool && (req.workers < 1 || req.workers > 64)) {
+    return make_error(errc::invalid_argument, "a pool needs 1 to 64 workers (got " + std::to_string(req.workers) + ")");
+  }
+  if (req.cpu >= 0 && req.tier_kind != tier::spin && req.tier_kind != tier::threaded) {
+    return make_error(errc::invalid_argument, "CPU pinning (--cpu) applies to the spin and threaded tiers only");
   }
   if (req.capacity < 1) return make_error(errc::invalid_argument, "capacity must be at least 1");
   if (req.max_message_bytes < 1 || req.max_message_bytes > cfg_.max_message_bytes) {
@@ -97,6 +102,7 @@ result<void> registry::launch(launch_request req) {
   if (req.capacity == 0) req.capacity = cfg_.default_capacity;
   if (req.max_message_bytes == 0) req.max_message_bytes = cfg_.max_message_bytes;
   if (req.block_timeout_ms == 0) req.block_timeout_ms = cfg_.block_timeout_ms;
+  if (req.tier_kind == tier::pool && req.workers == 0) req.workers = 2;
   auto type = loader_.find_type(req.kernel_type);
   if (!type) {
     std::string known;
@@ -108,7 +114,13 @@ result<void> registry::launch(launch_request req) {
   }
   if (auto ok_launch = check_launch(req, *type); !ok_launch) return ok_launch;
   auto k = std::make_shared<kernel>(req, std::move(type), *this);
-  auto launched = k->launch(std::make_unique<async_executor>(io_, k));
+  std::unique_ptr<executor> exec;
+  if (req.tier_kind == tier::async) {
+    exec = std::make_unique<async_executor>(io_, k);
+  } else {
+    exec = std::make_unique<thread_executor>(*k, req.tier_kind == tier::pool ? req.workers : 1, req.cpu);
+  }
+  auto launched = k->launch(std::move(exec));
   if (!launched) return launched;
   spdlog::info("kernel '{}' launched: type {}, tier {}, capacity {}, backpressure {}", req.kernel_id, req.kernel_type,
                to_string(req.tier_kind), req.capacity, to_string(req.policy));
@@ -146,8 +158,8 @@ result<void> registry::terminate(const std::string& id, bool drop, std::uint64_t
   if (!k) return std::move(k).err();
   auto r = (*k)->terminate(drop, timeout_ns);
   if (!r) return r;
-  spdlog::info("kernel '{}' terminated ({} processed, {} dropped)", id, (*k)->metrics().processed,
-               (*k)->metrics().dropped);
+  const auto m = (*k)->metrics();
+  spdlog::info("kernel '{}' terminated ({} processed, {} dropped)", id, m.processed, m.dropped);
   kernels_.erase(id);
   return ok();
 }
@@ -166,11 +178,32 @@ void registry::forget_session(std::uint64_t session_id) {
 
 errc registry::deliver(std::uint64_t session_id, const std::string& kernel_id, const envelope& env,
                        std::span<const std::byte> payload) {
-  return sink_ == nullptr ? errc::peer_gone : sink_->deliver(session_id, kernel_id, env, payload);
+  if (io_.get_executor().running_in_this_thread()) {
+    return sink_ == nullptr ? errc::peer_gone : sink_->deliver(session_id, kernel_id, env, payload);
+  }
+  // From a tier-2/3 worker: sessions belong to the loop thread.
+  asio::post(io_, [this, session_id, kernel_id, env, bytes = std::vector<std::byte>(payload.begin(), payload.end())] {
+    if (sink_ != nullptr) sink_->deliver(session_id, kernel_id, env, bytes);
+  });
+  return errc::ok;
+}
+
+void registry::post(std::function<void()> fn) {
+  asio::post(io_, std::move(fn));
 }
 
 errc registry::route(const std::string& from_kernel, const std::string& to_kernel, const envelope& env,
                      std::span<const std::byte> payload) {
+  if (!io_.get_executor().running_in_this_thread()) {
+    // From a tier-2/3 worker: the registry belongs to the loop thread.
+    asio::post(io_,
+               [this, from_kernel, to_kernel, env, bytes = std::vector<std::byte>(payload.begin(), payload.end())] {
+                 if (const auto rc = route(from_kernel, to_kernel, env, bytes); rc != errc::ok) {
+                   spdlog::warn("[{}] send_to '{}' failed: {}", from_kernel, to_kernel, to_string(rc));
+                 }
+               });
+    return errc::ok;
+  }
   auto target = find(to_kernel);
   if (!target) return errc::not_found;
   if (payload.size() > (*target)->params().max_message_bytes) return errc::message_too_large;

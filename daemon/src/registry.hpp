@@ -62,6 +62,7 @@ class registry final : public kernel_host {
   errc route(const std::string& from_kernel, const std::string& to_kernel, const envelope& env,
              std::span<const std::byte> payload) override;
   void log(const std::string& kernel_id, int level, std::string_view text) override;
+  void post(std::function<void()> fn) override;
 
  private:
   result<void> check_launch(const launch_request& req, const kernel_type_entry& type) const;

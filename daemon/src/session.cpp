@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -31,6 +32,14 @@ session::session(control_server& server, socket_type sock, std::uint64_t id)
 void session::close() {
   if (closed_) return;
   closed_ = true;
+  for (auto& [aid, weak] : attachments_) {
+    if (auto k = weak.lock()) k->detach(aid);
+  }
+  attachments_.clear();
+  for (auto& o : tx_) {
+    for (int fd : o.fds) ::close(fd);
+  }
+  tx_.clear();
   block_timer_.cancel();
   pending_.reset();
   asio::error_code ignored;
@@ -222,6 +231,10 @@ void session::handle(const wire::Request& req) {
       (*k)->unsubscribe(id_);
       return respond(rid, errc::ok);
     }
+    case B::Attach:
+      return handle_attach(rid, *req.body_as_Attach());
+    case B::Detach:
+      return handle_detach(rid, *req.body_as_Detach());
     case B::NONE:
       break;
   }
@@ -270,6 +283,34 @@ void session::handle_send(std::uint64_t rid, const wire::Send& send) {
     return;
   }
   finish_offer(rid, send.ack(), **k, r, message_id);
+}
+
+void session::handle_attach(std::uint64_t rid, const wire::Attach& a) {
+  auto k = server_.reg().find(str(a.kernel_id()));
+  if (!k) return respond(rid, k.err());
+  auto grant = (*k)->attach(id_, a.request_ring_bytes(), a.reply_ring_bytes());
+  if (!grant) return respond(rid, grant.err());
+  attachments_.emplace(grant->attachment_id, *k);
+  spdlog::info("session {} attached to kernel '{}' (attachment {}, {} bytes)", id_, (*k)->id(), grant->attachment_id,
+               grant->segment_bytes);
+  flatbuffers::FlatBufferBuilder b(256);
+  const auto reply =
+      wire::CreateAttachReply(b, grant->attachment_id, grant->segment_bytes, 0, 1, (*k)->params().max_message_bytes);
+  const auto msg = b.CreateString("");
+  const auto resp = wire::CreateResponse(b, rid, 0, msg, wire::ResponseBody::AttachReply, reply.Union());
+  b.Finish(wire::CreateServerFrame(b, wire::ServerBody::Response, resp.Union()));
+  send_frame(b.Release(), {grant->segment_fd, grant->doorbell_fd});
+}
+
+void session::handle_detach(std::uint64_t rid, const wire::Detach& d) {
+  auto it = attachments_.find(d.attachment_id());
+  if (it == attachments_.end()) {
+    return respond(rid, errc::not_found,
+                   "attachment " + std::to_string(d.attachment_id()) + " is not attached by this session");
+  }
+  if (auto k = it->second.lock()) k->detach(it->first);
+  attachments_.erase(it);
+  respond(rid, errc::ok);
 }
 
 void session::finish_offer(std::uint64_t rid, bool ack, kernel& k, offer_result r, std::uint64_t message_id) {
@@ -358,19 +399,51 @@ errc session::deliver(const std::string& kernel_id, const envelope& env, std::sp
   return rc;
 }
 
-errc session::send_frame(flatbuffers::DetachedBuffer frame) {
-  if (closed_) return errc::peer_gone;
+namespace {
+// One packet, with `fds` attached (SCM_RIGHTS) when there are any.
+ssize_t send_packet(int sock, const flatbuffers::DetachedBuffer& frame, const std::vector<int>& fds) {
+  if (fds.empty()) return ::send(sock, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  iovec iov{const_cast<std::uint8_t*>(frame.data()), frame.size()};
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+  return ::sendmsg(sock, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+void close_all(const std::vector<int>& fds) {
+  for (int fd : fds) ::close(fd);
+}
+}  // namespace
+
+errc session::send_frame(flatbuffers::DetachedBuffer frame, std::vector<int> fds) {
+  if (closed_) {
+    close_all(fds);
+    return errc::peer_gone;
+  }
   if (tx_.empty()) {
-    const auto n = ::send(sock_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n == static_cast<ssize_t>(frame.size())) return errc::ok;
+    const auto n = send_packet(sock_.native_handle(), frame, fds);
+    if (n == static_cast<ssize_t>(frame.size())) {
+      close_all(fds);
+      return errc::ok;
+    }
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
       spdlog::info("session {}: send failed ({}); closing", id_, std::strerror(errno));
+      close_all(fds);
       close();
       return errc::peer_gone;
     }
   }
-  if (tx_.size() >= server_.config().session_queue_limit) return errc::full;
-  tx_.push_back(std::move(frame));
+  // Responses always queue (a client must get its answer); deliveries are bounded.
+  if (fds.empty() && tx_.size() >= server_.config().session_queue_limit) return errc::full;
+  tx_.push_back(outgoing{std::move(frame), std::move(fds)});
   arm_write();
   return errc::ok;
 }
@@ -386,13 +459,14 @@ void session::arm_write() {
 
 void session::flush() {
   while (!tx_.empty() && !closed_) {
-    auto& f = tx_.front();
-    const auto n = ::send(sock_.native_handle(), f.data(), f.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    auto& o = tx_.front();
+    const auto n = send_packet(sock_.native_handle(), o.frame, o.fds);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return arm_write();
       spdlog::info("session {}: send failed ({}); closing", id_, std::strerror(errno));
       return close();
     }
+    close_all(o.fds);
     tx_.pop_front();
   }
 }

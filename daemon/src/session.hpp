@@ -10,6 +10,7 @@
 #include <asio/steady_timer.hpp>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -59,7 +60,9 @@ class session : public std::enable_shared_from_this<session> {
   void respond(std::uint64_t rid, const error& e) { respond(rid, e.code, e.message); }
   template <typename BodyFn>
   void respond_with(std::uint64_t rid, BodyFn&& body);
-  errc send_frame(flatbuffers::DetachedBuffer frame);
+  errc send_frame(flatbuffers::DetachedBuffer frame, std::vector<int> fds = {});
+  void handle_attach(std::uint64_t rid, const wire::Attach& a);
+  void handle_detach(std::uint64_t rid, const wire::Detach& d);
   void flush();
   void arm_write();
 
@@ -68,7 +71,12 @@ class session : public std::enable_shared_from_this<session> {
   std::uint64_t id_;
   std::vector<std::uint8_t> rx_;
   asio::socket_base::message_flags rx_flags_ = 0;
-  std::deque<flatbuffers::DetachedBuffer> tx_;
+  struct outgoing {
+    flatbuffers::DetachedBuffer frame;
+    std::vector<int> fds;  // passed with SCM_RIGHTS, closed once sent
+  };
+  std::deque<outgoing> tx_;
+  std::map<std::uint64_t, std::weak_ptr<kernel>> attachments_;
   bool writing_ = false;
   bool closed_ = false;
   bool paused_ = false;

@@ -71,7 +71,7 @@ flatbuffers::Offset<wire::LatencySummary> summary(flatbuffers::FlatBufferBuilder
 }  // namespace
 
 flatbuffers::Offset<wire::KernelInfo> build_kernel_info(flatbuffers::FlatBufferBuilder& b, const kernel& k) {
-  const auto& m = k.metrics();
+  const auto m = k.metrics();
   const auto id = b.CreateString(k.id());
   const auto type = b.CreateString(k.type().name);
   const auto plugin = b.CreateString(k.type().plugin != nullptr ? k.type().plugin->name() : std::string());
@@ -97,7 +97,7 @@ flatbuffers::Offset<wire::KernelInfo> build_kernel_info(flatbuffers::FlatBufferB
   kb.add_uptime_ns(k.uptime_ns());
   kb.add_queue_wait(wait);
   kb.add_processing(proc);
-  kb.add_subscribers(static_cast<std::uint32_t>(k.subscribers().size()));
+  kb.add_subscribers(static_cast<std::uint32_t>(k.subscriber_count()));
   return kb.Finish();
 }
 
@@ -163,9 +163,13 @@ std::string prometheus_text(const std::vector<const kernel*>& kernels) {
       {"pdc_kernel_handler_errors_total", "Handler invocations that returned an error.",
        &kernel_metrics::handler_errors},
   };
+  std::vector<kernel_metrics> snapshots;
+  for (const auto* k : kernels) snapshots.push_back(k->metrics());
   for (const auto& c : counters) {
     metric_header(out, c.name, "counter", c.help);
-    for (const auto* k : kernels) sample(out, c.name, labels(*k), static_cast<double>(k->metrics().*(c.field)));
+    for (std::size_t i = 0; i < kernels.size(); ++i) {
+      sample(out, c.name, labels(*kernels[i]), static_cast<double>(snapshots[i].*(c.field)));
+    }
   }
   metric_header(out, "pdc_kernel_queue_depth", "gauge", "Messages waiting in the kernel's queue.");
   for (const auto* k : kernels)
@@ -185,8 +189,9 @@ std::string prometheus_text(const std::vector<const kernel*>& kernels) {
   for (const auto& [name, field] : latencies) {
     metric_header(out, name, "summary",
                   field == &kernel_metrics::queue_wait ? "Time from enqueue to handler start." : "Handler run time.");
-    for (const auto* k : kernels) {
-      const auto& h = k->metrics().*field;
+    for (std::size_t i = 0; i < kernels.size(); ++i) {
+      const auto* k = kernels[i];
+      const auto& h = snapshots[i].*field;
       for (double q : {0.5, 0.95, 0.99, 0.999}) {
         char qs[16];
         std::snprintf(qs, sizeof qs, "%g", q);

@@ -95,14 +95,15 @@ class fake_daemon {
     respond(id, fbb, wire::ResponseBody::NONE, 0, code, message);
   }
 
-  /// A Response whose body was built in `fbb` beforehand.
+  /// A Response whose body was built in `fbb` beforehand, with `fds` passed alongside (SCM_RIGHTS).
   void respond(std::uint64_t id, flatbuffers::FlatBufferBuilder& fbb, wire::ResponseBody type,
-               flatbuffers::Offset<void> body, errc code = errc::ok, std::string_view message = {}) {
+               flatbuffers::Offset<void> body, errc code = errc::ok, std::string_view message = {},
+               std::span<const int> fds = {}) {
     const auto msg =
         message.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(message.data(), message.size());
     const auto response = wire::CreateResponse(fbb, id, static_cast<std::int32_t>(code), msg, type, body);
     fbb.Finish(wire::CreateServerFrame(fbb, wire::ServerBody::Response, response.Union()));
-    send_raw(std::span(fbb.GetBufferPointer(), fbb.GetSize()));
+    send_raw(std::span(fbb.GetBufferPointer(), fbb.GetSize()), fds);
   }
 
   /// A Delivery of `payload` from `kernel_id` with envelope `env` (its payload_length is fixed up).
@@ -130,9 +131,23 @@ class fake_daemon {
     deliver(kernel_id, make_envelope(message_id, 0, 1), payload);
   }
 
-  /// Any bytes as one packet.
-  void send_raw(std::span<const std::uint8_t> bytes) {
-    const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  /// Any bytes as one packet, with `fds` passed alongside (SCM_RIGHTS; the sender keeps its copies).
+  void send_raw(std::span<const std::uint8_t> bytes, std::span<const int> fds = {}) {
+    iovec iov{const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
+    if (!fds.empty()) {
+      msg.msg_control = control.data();
+      msg.msg_controllen = control.size();
+      cmsghdr* c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    }
+    const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
     if (n != static_cast<ssize_t>(bytes.size())) ADD_FAILURE() << "fake pdcd: send failed";
   }
 

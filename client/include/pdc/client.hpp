@@ -1,5 +1,6 @@
 // libpdc: the C++ client of pdcd. One pdc::client is one session (one
-// connection to the daemon's control socket). docs/client.md has examples.
+// connection to the daemon's control socket); a pdc::attachment is a
+// shared-memory data path to one kernel. docs/client.md has examples.
 #pragma once
 
 #include <cstddef>
@@ -9,9 +10,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "pdc/core/result.hpp"
+#include "pdc/core/wait.hpp"
 #include "pdc/proto/envelope.hpp"
 
 namespace pdc {
@@ -137,6 +140,154 @@ struct send_failure {
 /// Deliveries buffered by default before the oldest are dropped.
 inline constexpr std::size_t k_default_delivery_limit = 4096;
 
+/// What attachment::send does when the request ring has no room.
+enum class ring_full_policy : std::uint8_t {
+  wait = 0,  ///< Spin, then park until the kernel frees room; errc::timeout after full_timeout_ns.
+  fail = 1,  ///< Fail at once with errc::full; nothing is sent.
+};
+
+/// Polls an attachment makes before it parks (about 100-500 us): long enough
+/// that a busy request/reply ping-pong never sleeps, short enough that an idle
+/// waiter soon frees its core.
+inline constexpr std::uint32_t k_attachment_spins = 20'000;
+/// Default limit on a send waiting for room in a full request ring, ns.
+inline constexpr std::int64_t k_attachment_full_timeout_ns = 5'000'000'000;
+/// Messages request() sets aside by default for receive() before dropping the oldest.
+inline constexpr std::size_t k_attachment_reply_limit = 256;
+
+/// Parameters of `client::attach`.
+struct attach_options {
+  std::uint32_t request_ring_bytes = 0;                         ///< Request ring capacity, bytes; 0 = daemon default.
+  std::uint32_t reply_ring_bytes = 0;                           ///< Reply ring capacity, bytes; 0 = daemon default.
+  ring_full_policy full_policy = ring_full_policy::wait;        ///< What a send does when the request ring is full.
+  std::int64_t full_timeout_ns = k_attachment_full_timeout_ns;  ///< Longest wait for room (wait); negative = forever.
+  wait_strategy wait = wait_strategy::spin_park(k_attachment_spins);  ///< How receive/request/a full send wait.
+  std::size_t reply_limit = k_attachment_reply_limit;  ///< Messages request() sets aside for receive() (at least 1).
+};
+
+/// One message reserved in the request ring by `attachment::begin_send`.
+struct send_slot {
+  std::uint64_t message_id = 0;  ///< The message's id.
+  std::span<std::byte> payload;  ///< Where to write its payload, in shared memory (exactly the size asked for).
+};
+
+class attachment;
+namespace detail {
+class session;
+struct attach_parts;
+result<attachment> open_attachment(attach_parts&& parts);
+}  // namespace detail
+
+/// A shared-memory data path to one kernel (`client::attach`): the client
+/// writes requests into one ring of a segment it shares with pdcd, the kernel
+/// writes replies into another. Sending and receiving are memory operations:
+/// no system call while both sides are busy, a futex or eventfd wake-up only
+/// when the other side sleeps. The socket is used to attach and detach only.
+///
+/// Thread-safety: none inside; use one attachment from one thread at a time.
+/// It touches only shared memory, so it may run on another thread than its
+/// client, except detach(), which talks through the client (call it where that
+/// client may be called). It never points at its client: the client may move
+/// or be destroyed first. Destroying the client ends the session, so the
+/// attachment then fails with errc::peer_gone. A kernel that is terminated
+/// gives errc::terminated; a daemon that goes away gives errc::peer_gone
+/// (noticed within about 25 ms of waiting), never a hang.
+class attachment {
+ public:
+  /// An empty attachment: every call fails with errc::illegal_state.
+  attachment() noexcept;
+  attachment(attachment&& other) noexcept;
+  /// Releases this attachment (as the destructor does) and takes over `other`'s.
+  attachment& operator=(attachment&& other) noexcept;
+  attachment(const attachment&) = delete;
+  attachment& operator=(const attachment&) = delete;
+  /// Publishes reserved messages, closes both rings (reason 1: "closed") and
+  /// unmaps the segment. Sends no Detach (that needs the client): the daemon
+  /// sees the closed rings, or the session's end.
+  ~attachment();
+
+  /// False when empty, moved from or detached.
+  [[nodiscard]] bool attached() const noexcept;
+  /// Attachment id the daemon assigned (0 when not attached).
+  [[nodiscard]] std::uint64_t id() const noexcept;
+  /// The kernel this attachment talks to ("" when not attached).
+  [[nodiscard]] const std::string& kernel_id() const noexcept;
+  /// Largest payload a message may carry, bytes (the envelope comes on top).
+  [[nodiscard]] std::uint32_t max_message_bytes() const noexcept;
+
+  /// Copies `payload` into the request ring as one message and publishes it
+  /// (together with any begin_send reservations); returns its message_id (per
+  /// attachment, increasing from 1). opts.ack is ignored: a message in the ring
+  /// is accepted. Above max_message_bytes(): errc::message_too_large, nothing sent.
+  /// A full ring waits or fails per ring_full_policy (errc::timeout / errc::full).
+  result<std::uint64_t> send(std::span<const std::byte> payload, const send_options& opts = {});
+
+  /// Reserves a message of `payload_bytes` in the request ring (envelope
+  /// filled in) and returns where to write its payload. It stays invisible to
+  /// the kernel until flush() (or the next send, request, receive or poll), so
+  /// many messages can be published with one commit. Errors as for send; a
+  /// full ring first publishes what is reserved.
+  result<send_slot> begin_send(std::size_t payload_bytes, const send_options& opts = {});
+  /// Publishes every message reserved by begin_send (one commit, one wake-up at most).
+  void flush() noexcept;
+
+  /// The next message from the kernel (a message request() set aside first,
+  /// then the reply ring), copied out, waiting up to `timeout_ns` ns
+  /// (negative: forever; 0: only what is there). errc::timeout when none came.
+  result<received_message> receive(std::int64_t timeout_ns);
+
+  /// Zero-copy receive: calls `fn(const envelope&, std::span<const std::byte> payload)`
+  /// for up to `max_messages` messages, then hands their space back to the
+  /// kernel in one release. Waits up to `timeout_ns` for the first (negative:
+  /// forever); returns how many were handled, 0 when none came in time. The
+  /// payload span points into shared memory and is valid during the call only.
+  /// A message whose fn throws stays in the ring; those before it are consumed.
+  template <typename Fn>
+  result<std::size_t> poll(Fn&& fn, std::size_t max_messages, std::int64_t timeout_ns = 0);
+
+  /// The callback form of poll() (what the template calls).
+  using message_fn = void (*)(void* context, const envelope& env, std::span<const std::byte> payload);
+  /// poll() without templates: calls `fn(context, env, payload)` per message.
+  result<std::size_t> poll_with(message_fn fn, void* context, std::size_t max_messages, std::int64_t timeout_ns);
+
+  /// Sends `payload` and waits up to `timeout_ns` ns (negative: forever) for
+  /// the kernel's reply to it; other messages read meanwhile are set aside
+  /// (bounded by attach_options::reply_limit) for receive() and poll(). An
+  /// error reply becomes an error as in client::request.
+  result<received_message> request(std::span<const std::byte> payload, std::int64_t timeout_ns,
+                                   const send_options& opts = {});
+
+  /// Detaches: publishes reserved messages, closes both rings (reason 1),
+  /// sends Detach through the client if it is still connected, and unmaps.
+  /// The attachment is empty afterwards whatever the outcome. Uses the client:
+  /// call it where that client may be called.
+  result<void> detach();
+
+  /// Changes how receive, request, poll and a waiting send wait.
+  void set_wait_strategy(const wait_strategy& strategy) noexcept;
+  /// Changes what a send does on a full request ring (`timeout_ns` for wait; negative = forever).
+  void set_full_policy(ring_full_policy policy, std::int64_t timeout_ns = k_attachment_full_timeout_ns) noexcept;
+  /// Messages set aside by request() and not yet received.
+  [[nodiscard]] std::size_t buffered_messages() const noexcept;
+  /// Messages set aside by request() that were dropped because the buffer was full.
+  [[nodiscard]] std::uint64_t dropped_messages() const noexcept;
+
+ private:
+  struct state;
+  friend result<attachment> detail::open_attachment(detail::attach_parts&& parts);
+  explicit attachment(std::unique_ptr<state> s) noexcept;
+  std::unique_ptr<state> state_;
+};
+
+template <typename Fn>
+result<std::size_t> attachment::poll(Fn&& fn, std::size_t max_messages, std::int64_t timeout_ns) {
+  using callable = std::remove_reference_t<Fn>;
+  const message_fn call = [](void* context, const envelope& env, std::span<const std::byte> payload) {
+    (*static_cast<callable*>(context))(env, payload);
+  };
+  return poll_with(call, const_cast<void*>(static_cast<const void*>(std::addressof(fn))), max_messages, timeout_ns);
+}
+
 /// A session with pdcd over its control socket (SOCK_SEQPACKET, one flatbuffer
 /// per packet). Calls block until the daemon answers; deliveries that arrive
 /// meanwhile are buffered (bounded) for receive()/request().
@@ -237,10 +388,20 @@ class client {
   /// Bounds the delivery buffer to `messages` (at least 1); default k_default_delivery_limit.
   void set_delivery_limit(std::size_t messages) noexcept;
 
+  // ---- shared memory -----------------------------------------------------------
+
+  /// Attaches to the kernel's rings: the daemon creates a segment with a
+  /// request and a reply ring and passes it (with the kernel's doorbell
+  /// eventfd) over the socket. errc::protocol_error when the answer does not
+  /// carry exactly those two descriptors; errc::corrupt_segment /
+  /// errc::version_mismatch when the segment is not a valid pdc segment.
+  result<attachment> attach(std::string_view kernel_id, const attach_options& options = {});
+
  private:
   struct impl;
-  explicit client(std::unique_ptr<impl> p) noexcept;
-  std::unique_ptr<impl> impl_;
+  explicit client(std::shared_ptr<impl> p) noexcept;
+  // Shared only so attachments can hold a weak reference to the session (for Detach).
+  std::shared_ptr<impl> impl_;
 };
 
 }  // namespace pdc

@@ -30,6 +30,9 @@ extern "C" {
 /** An open session with pdcd (opaque). */
 typedef struct pdc_client pdc_client;
 
+/** A shared-memory data path to one kernel (opaque); see pdc_attach. */
+typedef struct pdc_attachment pdc_attachment;
+
 /* Kernel tiers (pdc_launch_options.tier). */
 #define PDC_TIER_ASYNC 0
 #define PDC_TIER_THREADED 1
@@ -48,6 +51,10 @@ typedef struct pdc_client pdc_client;
 
 /* Default message priority (0-255). */
 #define PDC_DEFAULT_PRIORITY 128
+
+/* What an attachment's send does when its request ring is full (pdc_attach_options.full_policy). */
+#define PDC_FULL_WAIT 0 /* wait for room, up to full_timeout_ns, then PDC_E_TIMEOUT */
+#define PDC_FULL_FAIL 1 /* fail at once with PDC_E_FULL */
 
 /** Parameters of pdc_launch; zero means "daemon default" where noted. */
 typedef struct pdc_launch_options {
@@ -83,6 +90,16 @@ typedef struct pdc_message_info {
   uint32_t priority;          /* 0-255 */
   const char* kernel_id;      /* kernel that produced it; owned by the handle, valid until its next call */
 } pdc_message_info;
+
+/** Parameters of pdc_attach_ex; zero means "default" where noted. */
+typedef struct pdc_attach_options {
+  size_t struct_size;          /* sizeof(pdc_attach_options); set by pdc_attach_options_init */
+  uint32_t request_ring_bytes; /* request ring capacity, bytes; 0 = daemon default */
+  uint32_t reply_ring_bytes;   /* reply ring capacity, bytes; 0 = daemon default */
+  int32_t full_policy;         /* PDC_FULL_*; default PDC_FULL_WAIT */
+  int64_t full_timeout_ns;     /* longest wait for room under PDC_FULL_WAIT; negative = forever; default 5 s */
+  uint32_t spin_iterations;    /* polls before a wait parks; default keeps a busy ping-pong awake */
+} pdc_attach_options;
 
 /** Static description of a PDC_E_* code (negative or positive); never NULL. Thread-safe. */
 PDC_API const char* pdc_strerror(int code);
@@ -170,6 +187,63 @@ PDC_API int pdc_status_json(pdc_client* client, const char* kernel_id, char* buf
 /** Writes the Prometheus metrics text of one kernel (NULL or "": all) into
  * `buf`, NUL-terminated; *size as for pdc_status_json. */
 PDC_API int pdc_metrics_prometheus(pdc_client* client, const char* kernel_id, char* buf, size_t* size);
+
+/* ---- attachments: a kernel's rings in shared memory ----------------------
+ * A pdc_attachment sends and receives through two rings in a segment shared
+ * with pdcd: no system call while both sides are busy. It may be used on
+ * another thread than its client (one thread at a time), except pdc_detach,
+ * which talks through the client. It stays safe to use and to close after
+ * its client was closed (calls then fail with PDC_E_PEER_GONE). */
+
+/** Fills `options` with defaults and sets struct_size. */
+PDC_API void pdc_attach_options_init(pdc_attach_options* options);
+
+/** Attaches to kernel `kernel_id` with default options. On success *out is a
+ * new handle (free it with pdc_attachment_close); on failure *out is NULL and
+ * pdc_last_error(client) says why. */
+PDC_API int pdc_attach(pdc_client* client, const char* kernel_id, pdc_attachment** out);
+
+/** pdc_attach with options (NULL: defaults). */
+PDC_API int pdc_attach_ex(pdc_client* client, const char* kernel_id, const pdc_attach_options* options,
+                          pdc_attachment** out);
+
+/** One-line message of the last failed call on `attachment` ("" after a success). */
+PDC_API const char* pdc_attachment_last_error(const pdc_attachment* attachment);
+
+/** Attachment id the daemon assigned; 0 for NULL or once detached. */
+PDC_API uint64_t pdc_attachment_id(const pdc_attachment* attachment);
+
+/** Largest payload a message through `attachment` may carry, bytes; 0 for NULL. */
+PDC_API uint32_t pdc_attachment_max_message_bytes(const pdc_attachment* attachment);
+
+/** Writes `size` bytes at `data` into the request ring as one message
+ * (`options` NULL: defaults; `ack` is ignored). A full ring waits or fails per
+ * full_policy (PDC_E_TIMEOUT / PDC_E_FULL); a payload above the limit fails
+ * with PDC_E_MESSAGE_TOO_LARGE. *message_id (if not NULL) receives its id. */
+PDC_API int pdc_attachment_send(pdc_attachment* attachment, const void* data, size_t size,
+                                const pdc_send_options* options, uint64_t* message_id);
+
+/** Takes the next message from the kernel, waiting up to `timeout_ns`
+ * (negative: forever; 0: only what is there). Buffer, *size and `info` work
+ * as in pdc_receive. PDC_E_TERMINATED once the kernel was terminated,
+ * PDC_E_PEER_GONE once pdcd is gone. */
+PDC_API int pdc_attachment_receive(pdc_attachment* attachment, int64_t timeout_ns, void* buf, size_t* size,
+                                   pdc_message_info* info);
+
+/** Sends a message and waits up to `timeout_ns` for the kernel's reply to it;
+ * other messages stay queued for pdc_attachment_receive. Buffers, sizes,
+ * `info` and error replies work as in pdc_request. */
+PDC_API int pdc_attachment_request(pdc_attachment* attachment, const void* data, size_t size,
+                                   const pdc_send_options* options, int64_t timeout_ns, void* reply, size_t* reply_size,
+                                   pdc_message_info* info);
+
+/** Detaches: closes the rings and tells pdcd through the client (if it is
+ * still open). The handle stays allocated (every later call fails with
+ * PDC_E_ILLEGAL_STATE) until pdc_attachment_close. */
+PDC_API int pdc_detach(pdc_attachment* attachment);
+
+/** Closes the rings without telling the client, unmaps and frees the handle; NULL is ignored. */
+PDC_API void pdc_attachment_close(pdc_attachment* attachment);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -33,11 +33,11 @@ struct ring_control {
   alignas(k_ring_line) std::atomic<std::uint64_t> read_pos;
   /// Futex word: 1 while the consumer is parked (or about to), else 0.
   alignas(k_ring_line) std::atomic<std::uint32_t> consumer_parked;
-  /// Set once by the producer side when it will publish no more.
+  /// Set once (non-zero: a reason) by the producer side when it will publish no more.
   std::atomic<std::uint32_t> producer_closed;
   /// Futex word: 1 while the producer waits for space, else 0.
   alignas(k_ring_line) std::atomic<std::uint32_t> producer_parked;
-  /// Set once by the consumer side when it will read no more.
+  /// Set once (non-zero: a reason) by the consumer side when it will read no more.
   std::atomic<std::uint32_t> consumer_closed;
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
@@ -149,11 +149,16 @@ class ring_producer {
   /// Returns ok, timeout, peer_gone (consumer closed) or message_too_large.
   errc wait_for_space(std::size_t len, const wait_strategy& strategy, deadline until) noexcept;
 
-  /// Marks the producer side closed and wakes a parked consumer.
-  void close() noexcept;
+  /// Marks the producer side closed and wakes a parked consumer. `reason` (non-zero)
+  /// tells the consumer why: 1 = closed, else a pdc::errc value (e.g. terminated).
+  void close(std::uint32_t reason = 1) noexcept;
   /// True once the consumer side has closed the ring.
   [[nodiscard]] bool consumer_closed() const noexcept {
     return ctl_->consumer_closed.load(std::memory_order_acquire) != 0;
+  }
+  /// Why the consumer closed (0 while open).
+  [[nodiscard]] std::uint32_t consumer_close_reason() const noexcept {
+    return ctl_->consumer_closed.load(std::memory_order_acquire);
   }
   /// Route consumer wake-ups to an eventfd instead of a futex (for event loops).
   void set_wake_fd(int fd) noexcept { wake_fd_ = fd; }
@@ -288,11 +293,16 @@ class ring_consumer {
   /// Clears the parked mark set by prepare_park().
   void unpark() noexcept;
 
-  /// Marks the consumer side closed and wakes a parked producer.
-  void close() noexcept;
+  /// Marks the consumer side closed and wakes a parked producer (`reason` as for
+  /// ring_producer::close).
+  void close(std::uint32_t reason = 1) noexcept;
   /// True once the producer side has closed the ring.
   [[nodiscard]] bool producer_closed() const noexcept {
     return ctl_->producer_closed.load(std::memory_order_acquire) != 0;
+  }
+  /// Why the producer closed (0 while open).
+  [[nodiscard]] std::uint32_t producer_close_reason() const noexcept {
+    return ctl_->producer_closed.load(std::memory_order_acquire);
   }
   /// Route producer wake-ups to an eventfd instead of a futex.
   void set_wake_fd(int fd) noexcept { wake_fd_ = fd; }

@@ -1,0 +1,242 @@
+// pdc-bench tiers: the seed's "Performance Comparison" with pdc's numbers:
+// cross-process, 64-byte payloads, client through libpdc attachments, kernel
+// echo (sink for one-way throughput), beside bare baselines in the same run.
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <new>
+#include <thread>
+
+#include "benches.hpp"
+#include "daemon.hpp"
+#include "pdc/client.hpp"
+#include "pdc/core/clock.hpp"
+
+namespace pdc::bench {
+namespace {
+
+constexpr std::size_t k_msg = 64;
+constexpr std::int64_t k_timeout_ns = 10'000'000'000;
+
+struct futex_pair {
+  alignas(128) std::atomic<std::uint32_t> ping{0};
+  alignas(128) std::atomic<std::uint32_t> pong{0};
+};
+
+void futex_wait(std::atomic<std::uint32_t>* w, std::uint32_t expected) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(w), FUTEX_WAIT, expected, nullptr, nullptr, 0);
+}
+void futex_wake(std::atomic<std::uint32_t>* w) {
+  syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(w), FUTEX_WAKE, 1, nullptr, nullptr, 0);
+}
+
+// Each hop: store a flag, futex_wake; the other side sleeps in futex_wait.
+histogram bare_futex_ping_pong(std::uint64_t rounds) {
+  void* mem = ::mmap(nullptr, sizeof(futex_pair), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  auto* f = new (mem) futex_pair{};
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    for (std::uint64_t i = 0; i < rounds; ++i) {
+      while (f->ping.load(std::memory_order_acquire) == 0) futex_wait(&f->ping, 0);
+      f->ping.store(0, std::memory_order_relaxed);
+      f->pong.store(1, std::memory_order_release);
+      futex_wake(&f->pong);
+    }
+    ::_exit(0);
+  }
+  histogram h;
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    const auto t0 = now_ns();
+    f->ping.store(1, std::memory_order_release);
+    futex_wake(&f->ping);
+    while (f->pong.load(std::memory_order_acquire) == 0) futex_wait(&f->pong, 0);
+    f->pong.store(0, std::memory_order_relaxed);
+    if (i >= rounds / 10) h.record(now_ns() - t0);
+  }
+  ::waitpid(pid, nullptr, 0);
+  ::munmap(mem, sizeof(futex_pair));
+  return h;
+}
+
+pid_t start_daemon(const std::string& socket, const std::string& kernels_dir) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    daemon::daemon_config cfg;
+    cfg.socket_path = socket;
+    cfg.plugin_dirs = {kernels_dir};
+    cfg.plugins = {"pdc_echo.so", "pdc_sink.so"};
+    cfg.log_level = "warn";
+    daemon::set_log_level("warn");
+    auto d = daemon::daemon::create(cfg, true);
+    if (!d) {
+      std::fprintf(stderr, "pdcd: %s\n", d.err().what().c_str());
+      ::_exit(1);
+    }
+    (*d)->run();
+    ::_exit(0);
+  }
+  return pid;
+}
+
+std::optional<client> connect_with_retry(const std::string& socket) {
+  for (int i = 0; i < 2000; ++i) {
+    auto c = client::connect(socket, "pdc-bench");
+    if (c) return std::move(c).value();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return std::nullopt;
+}
+
+bool launch(client& c, const std::string& type, const std::string& id, kernel_tier tier) {
+  launch_options o;
+  o.kernel_type = type;
+  o.kernel_id = id;
+  o.tier = tier;
+  auto r = c.launch(o);
+  if (r) r = c.activate(id);
+  if (!r) std::fprintf(stderr, "pdc-bench: launch %s: %s\n", id.c_str(), r.err().what().c_str());
+  return static_cast<bool>(r);
+}
+
+histogram attach_round_trip(client& c, const std::string& kernel, std::uint64_t rounds) {
+  histogram h;
+  auto a = c.attach(kernel);
+  if (!a) {
+    std::fprintf(stderr, "pdc-bench: attach %s: %s\n", kernel.c_str(), a.err().what().c_str());
+    return h;
+  }
+  std::array<std::byte, k_msg> payload{};
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    const auto t0 = now_ns();
+    auto reply = a->request(payload, k_timeout_ns);
+    if (!reply) {
+      std::fprintf(stderr, "pdc-bench: request %s: %s\n", kernel.c_str(), reply.err().what().c_str());
+      break;
+    }
+    if (i >= rounds / 10) h.record(now_ns() - t0);
+  }
+  (void)a->detach();
+  return h;
+}
+
+// Pipelined echo: keep up to `window` requests in flight, batched publishes.
+double attach_echo_stream(client& c, const std::string& kernel, std::uint64_t count, std::uint64_t window) {
+  auto a = c.attach(kernel);
+  if (!a) return 0;
+  std::uint64_t sent = 0;
+  std::uint64_t got = 0;
+  const auto t0 = now_ns();
+  while (got < count) {
+    while (sent < count && sent - got < window) {
+      auto slot = a->begin_send(k_msg);
+      if (!slot) break;
+      std::memset(slot->payload.data(), 0, k_msg);
+      ++sent;
+    }
+    a->flush();
+    auto n = a->poll([](const envelope&, std::span<const std::byte>) {}, 256, k_timeout_ns);
+    if (!n || *n == 0) break;
+    got += *n;
+  }
+  const auto rate = static_cast<double>(got) * 1e9 / static_cast<double>(now_ns() - t0);
+  (void)a->detach();
+  return rate;
+}
+
+// One-way: stream `count` messages in batches, then a probe; its reply is the count.
+double attach_one_way(client& c, const std::string& kernel, std::uint64_t count, std::size_t batch) {
+  auto a = c.attach(kernel);
+  if (!a) return 0;
+  const auto t0 = now_ns();
+  for (std::uint64_t sent = 0; sent < count;) {
+    for (std::size_t b = 0; b < batch && sent < count; ++b, ++sent) {
+      auto slot = a->begin_send(k_msg);
+      if (!slot) return 0;
+      std::memset(slot->payload.data(), 0, k_msg);
+    }
+    a->flush();
+  }
+  std::array<std::byte, k_msg> probe{};
+  auto reply = a->request(probe, k_timeout_ns, {.type_id = 1, .priority = k_default_priority, .ack = true});
+  const auto t1 = now_ns();
+  std::int64_t seen = 0;
+  if (reply && reply->payload.size() == 8) std::memcpy(&seen, reply->payload.data(), 8);
+  (void)a->detach();
+  if (seen < static_cast<std::int64_t>(count)) {
+    std::fprintf(stderr, "pdc-bench: sink saw %lld of %llu messages\n", static_cast<long long>(seen),
+                 static_cast<unsigned long long>(count));
+  }
+  return static_cast<double>(count) * 1e9 / static_cast<double>(t1 - t0);
+}
+
+}  // namespace
+
+void run_tiers(report& out, double scale, const std::string& kernels_dir) {
+  const auto n = [&](double v) { return static_cast<std::uint64_t>(v * scale); };
+  const std::string floor = "bare shm spin ping-pong 64B";
+  const std::string stream_floor = "bare ring stream xproc 64B";
+
+  out.add(latency_row("queue put+get same thread 64B (bare)", bare_put_get(n(10e6))));
+  auto q = latency_row("queue put+get same thread 64B (pdc ring)", pdc_put_get(n(10e6)));
+  q.baseline = "queue put+get same thread 64B (bare)";
+  out.add(q);
+  out.add(latency_row(floor, bare_ping_pong(n(200'000))));
+  out.add(latency_row("bare futex ping-pong 64B", bare_futex_ping_pong(n(50'000))));
+  out.add(latency_row("bare unix-socket ping-pong 64B", bare_socket_ping_pong(n(50'000))));
+  out.add(throughput_row(stream_floor, bare_stream(n(10e6))));
+
+  const std::string socket =
+      (std::filesystem::temp_directory_path() / ("pdc-bench-" + std::to_string(::getpid()) + ".sock")).string();
+  const pid_t daemon_pid = start_daemon(socket, kernels_dir);
+  auto c = connect_with_retry(socket);
+  if (!c) {
+    std::fprintf(stderr, "pdc-bench: cannot reach the benchmark daemon at %s\n", socket.c_str());
+    ::kill(daemon_pid, SIGKILL);
+    std::exit(1);
+  }
+  auto add_rt = [&](const std::string& name, const histogram& h) {
+    auto r = latency_row(name, h);
+    r.baseline = floor;
+    out.add(r);
+  };
+  auto add_tp = [&](const std::string& name, double rate) {
+    auto r = throughput_row(name, rate);
+    r.baseline = stream_floor;
+    out.add(r);
+  };
+  // One kernel at a time: a spinning kernel owns a core, and there are two.
+  if (launch(*c, "echo", "t1", kernel_tier::async)) {
+    add_rt("tier1 async round trip 64B (pdc)", attach_round_trip(*c, "t1", n(200'000)));
+    add_tp("tier1 async echo throughput 64B window 256 (pdc)", attach_echo_stream(*c, "t1", n(2e6), 256));
+    (void)c->terminate("t1");
+  }
+  if (launch(*c, "echo", "t2", kernel_tier::threaded)) {
+    add_rt("tier2 threaded round trip 64B (pdc)", attach_round_trip(*c, "t2", n(200'000)));
+    (void)c->terminate("t2");
+  }
+  if (launch(*c, "echo", "t3", kernel_tier::spin)) {
+    add_rt("tier3 spin round trip 64B (pdc)", attach_round_trip(*c, "t3", n(200'000)));
+    (void)c->terminate("t3");
+  }
+  if (launch(*c, "sink", "s3", kernel_tier::spin)) {
+    add_tp("tier3 spin one-way throughput 64B batch 64 (pdc)", attach_one_way(*c, "s3", n(20e6), 64));
+    (void)c->terminate("s3");
+  }
+  if (launch(*c, "sink", "s1", kernel_tier::async)) {
+    add_tp("tier1 async one-way throughput 64B batch 64 (pdc)", attach_one_way(*c, "s1", n(10e6), 64));
+    (void)c->terminate("s1");
+  }
+  ::kill(daemon_pid, SIGTERM);
+  ::waitpid(daemon_pid, nullptr, 0);
+}
+
+}  // namespace pdc::bench

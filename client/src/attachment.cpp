@@ -1,0 +1,480 @@
+// pdc::attachment: the client's side of a shared-memory data path to a kernel
+// (docs/client.md, "Attachments"). The ring algorithm, its memory orders and
+// the parking protocol are in docs/ring.md; this file only drives the two
+// ring views and turns their outcomes into pdc errors.
+#include <poll.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "attachment_open.hpp"
+#include "pdc/core/clock.hpp"
+#include "pdc/core/segment.hpp"
+#include "pdc/core/spsc_ring.hpp"
+#include "reply_error.hpp"
+#include "session.hpp"
+
+namespace pdc {
+
+namespace {
+// How often a waiting attachment checks that pdcd still holds the session: a
+// daemon that dies closes no ring, only its socket tells.
+constexpr std::uint64_t k_hangup_check_ns = 25'000'000;
+// Ring close reason meaning plain "closed"; other reasons are errc values.
+constexpr std::uint32_t k_reason_closed = 1;
+
+deadline earlier(deadline a, deadline b) noexcept {
+  return a.at_ns() <= b.at_ns() ? a : b;
+}
+
+std::string ms_text(std::int64_t timeout_ns) {
+  return std::to_string(timeout_ns / 1'000'000) + " ms";
+}
+
+error detached_error() {
+  return make_error(errc::illegal_state, "pdc::attachment used after detach() or a move, or never attached");
+}
+
+// The same strategy without its spin phase: after the first slice of a long
+// wait has spun, later slices go straight to parking.
+wait_strategy without_spin(wait_strategy w) noexcept {
+  if (w.mode != wait_strategy::kind::spin) w.spin_iterations = 0;
+  return w;
+}
+
+// Hands the reply-ring space released during a call back to the kernel when
+// the call returns, however it returns.
+class release_on_exit {
+ public:
+  explicit release_on_exit(ring_consumer& c) noexcept : c_(c) {}
+  ~release_on_exit() { c_.flush_release(); }
+  release_on_exit(const release_on_exit&) = delete;
+  release_on_exit& operator=(const release_on_exit&) = delete;
+
+ private:
+  ring_consumer& c_;
+};
+}  // namespace
+
+struct attachment::state {
+  state(detail::attach_parts&& p, segment&& s, std::uint32_t max_bytes)
+      : seg(std::move(s)),
+        requests(seg.producer(p.request_ring)),
+        replies(seg.consumer(p.reply_ring)),
+        doorbell(std::move(p.doorbell_fd)),
+        hangup_probe(std::move(p.hangup_probe)),
+        link(std::move(p.link)),
+        id(p.attachment_id),
+        kernel_id(std::move(p.kernel_id)),
+        max_message_bytes(max_bytes),
+        full_policy(p.options.full_policy),
+        full_timeout_ns(p.options.full_timeout_ns),
+        wait(p.options.wait),
+        reply_limit(std::max<std::size_t>(p.options.reply_limit, 1)) {
+    // commit() writes the kernel's doorbell only when the kernel has parked.
+    requests.set_wake_fd(doorbell.get());
+  }
+  ~state() { close_rings(); }
+  state(const state&) = delete;
+  state& operator=(const state&) = delete;
+  state(state&&) = delete;
+  state& operator=(state&&) = delete;
+
+  void flush() noexcept {
+    if (unflushed == 0) return;
+    requests.commit();
+    unflushed = 0;
+  }
+
+  // Publishes what is reserved, then tells the kernel side we are gone.
+  void close_rings() noexcept {
+    if (rings_closed) return;
+    rings_closed = true;
+    flush();
+    requests.close(k_reason_closed);
+    replies.close(k_reason_closed);
+  }
+
+  error fail(error e) {
+    if (!broken) broken = std::move(e);
+    return *broken;
+  }
+
+  // The error for a ring the daemon closed with `reason`.
+  [[nodiscard]] error closed_error(std::uint32_t reason) const {
+    if (reason == static_cast<std::uint32_t>(errc::terminated)) {
+      return make_error(errc::terminated, "kernel '" + kernel_id + "' terminated");
+    }
+    const errc code = errc_from_int(static_cast<std::int32_t>(reason));
+    if (reason == k_reason_closed || code == errc::internal) {
+      return make_error(errc::peer_gone, "pdcd closed the attachment to kernel '" + kernel_id + "'");
+    }
+    return make_error(code,
+                      "pdcd closed the attachment to kernel '" + kernel_id + "': " + std::string(to_string(code)));
+  }
+
+  error corrupt_error() {
+    return fail(make_error(errc::corrupt_segment,
+                           "the reply ring of the attachment to kernel '" + kernel_id + "' holds a malformed record"));
+  }
+
+  // Whether a message may still be sent: the kernel must not have closed either ring.
+  result<void> check_send_open() {
+    if (broken) return *broken;
+    if (const auto reason = requests.consumer_close_reason(); reason != 0) return closed_error(reason);
+    if (const auto reason = replies.producer_close_reason(); reason != 0) return closed_error(reason);
+    return ok();
+  }
+
+  // Polls the duplicate of the session's socket (at most once per
+  // k_hangup_check_ns): a hang-up means pdcd is gone or ended the session.
+  result<void> check_hangup() {
+    if (broken) return *broken;
+    const std::uint64_t now = now_ns();
+    if (now < next_hangup_check_ns) return ok();
+    next_hangup_check_ns = now + k_hangup_check_ns;
+    pollfd p{hangup_probe.get(), POLLRDHUP, 0};
+    int rc = 0;
+    do {
+      rc = ::poll(&p, 1, 0);
+    } while (rc < 0 && errno == EINTR);
+    if (rc > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0) {
+      return fail(make_error(errc::peer_gone, "pdcd closed the session of the attachment to kernel '" + kernel_id +
+                                                  "' (daemon gone or client closed)"));
+    }
+    return ok();
+  }
+
+  // The next record of the reply ring (peeked, not released), waiting until `dl`.
+  result<std::span<const std::byte>> next_record(deadline dl) {
+    wait_strategy strategy = wait;
+    for (;;) {
+      if (broken) return *broken;
+      auto slot = replies.try_peek();
+      if (slot) return slot.bytes;
+      if (slot.status != errc::empty) return corrupt_error();
+      if (const auto reason = replies.producer_close_reason(); reason != 0) {
+        // Records committed before the close are visible once it is: look again.
+        slot = replies.try_peek();
+        if (slot) return slot.bytes;
+        if (slot.status != errc::empty) return corrupt_error();
+        return closed_error(reason);
+      }
+      if (dl.expired()) return make_error(errc::timeout);
+      replies.flush_release();  // the kernel may be waiting for the room we consumed
+      const errc waited = replies.wait_for_data(strategy, earlier(dl, deadline::after_ns(k_hangup_check_ns)));
+      strategy = without_spin(wait);
+      if (waited == errc::timeout) {
+        if (auto alive = check_hangup(); !alive) return std::move(alive).err();
+      }
+    }
+  }
+
+  result<envelope> parse(std::span<const std::byte> record) {
+    envelope env;
+    if (!read_envelope(record, env)) return corrupt_error();
+    return env;
+  }
+
+  [[nodiscard]] received_message to_message(const envelope& env, std::span<const std::byte> record) const {
+    received_message m;
+    m.kernel_id = kernel_id;
+    m.env = env;
+    const auto payload = payload_of(record);
+    m.payload.assign(payload.begin(), payload.end());
+    return m;
+  }
+
+  void set_aside_message(received_message m) {
+    if (set_aside.size() >= reply_limit) {
+      set_aside.pop_front();
+      ++dropped;
+    }
+    set_aside.push_back(std::move(m));
+  }
+
+  // Moves what the reply ring holds into the set-aside buffer, up to its limit
+  // and without dropping: a kernel stuck on a full reply ring cannot drain
+  // the request ring a send is waiting on.
+  void set_aside_replies() {
+    release_on_exit release(replies);
+    while (set_aside.size() < reply_limit) {
+      const auto slot = replies.try_peek();
+      if (!slot) return;
+      auto env = parse(slot.bytes);
+      if (!env) return;
+      set_aside.push_back(to_message(*env, slot.bytes));
+      replies.release();
+    }
+  }
+
+  // Waits for room for a record of `record_bytes` in the request ring.
+  result<void> wait_for_room(std::size_t record_bytes) {
+    const deadline dl = deadline::after_ns(full_timeout_ns);
+    wait_strategy strategy = wait;
+    for (;;) {
+      set_aside_replies();
+      const auto slice = earlier(dl, deadline::after_ns(k_hangup_check_ns));
+      const errc waited = requests.wait_for_space(record_bytes, strategy, slice);
+      strategy = without_spin(wait);
+      if (waited == errc::ok) return ok();
+      if (waited == errc::peer_gone) return closed_error(requests.consumer_close_reason());
+      if (waited != errc::timeout) return make_error(waited, "waiting for room in the request ring failed");
+      if (auto open = check_send_open(); !open) return open;
+      if (auto alive = check_hangup(); !alive) return alive;
+      if (dl.expired()) {
+        return make_error(errc::timeout, "the request ring to kernel '" + kernel_id + "' stayed full for " +
+                                             ms_text(full_timeout_ns) + "; nothing was sent");
+      }
+    }
+  }
+
+  segment seg;             // the mapping both views point into
+  ring_producer requests;  // client -> kernel
+  ring_consumer replies;   // kernel -> client
+  detail::unique_fd doorbell;
+  detail::unique_fd hangup_probe;
+  std::weak_ptr<detail::session> link;
+  std::uint64_t id;
+  std::string kernel_id;
+  std::uint32_t max_message_bytes;
+  ring_full_policy full_policy;
+  std::int64_t full_timeout_ns;
+  wait_strategy wait;
+  std::size_t reply_limit;
+
+  std::uint64_t last_message_id = 0;
+  std::size_t unflushed = 0;  // reserved by begin_send, not yet committed
+  std::deque<received_message> set_aside;
+  std::uint64_t dropped = 0;
+  std::optional<error> broken;  // sticky: daemon gone or a corrupt ring
+  std::uint64_t next_hangup_check_ns = 0;
+  bool rings_closed = false;
+};
+
+// ---- construction ------------------------------------------------------------------
+
+result<attachment> detail::open_attachment(attach_parts&& parts) {
+  const std::string who = "attachment to kernel '" + parts.kernel_id + "'";
+  if (!parts.doorbell_fd.valid() || !parts.hangup_probe.valid()) {
+    return make_error(errc::invalid_argument, who + ": missing doorbell or socket descriptor");
+  }
+  auto seg = segment::open(parts.segment_fd.release());
+  if (!seg) {
+    auto e = std::move(seg).err();
+    e.message = who + ": " + e.what();
+    return e;
+  }
+  if (parts.segment_bytes != 0 && parts.segment_bytes != seg->size_bytes()) {
+    return make_error(errc::protocol_error, who + ": the segment is " + std::to_string(seg->size_bytes()) +
+                                                " bytes, pdcd announced " + std::to_string(parts.segment_bytes));
+  }
+  const std::uint32_t rings = seg->ring_count();
+  if (parts.request_ring >= rings || parts.reply_ring >= rings || parts.request_ring == parts.reply_ring) {
+    return make_error(errc::protocol_error, who + ": rings " + std::to_string(parts.request_ring) + " and " +
+                                                std::to_string(parts.reply_ring) + " are not two of the segment's " +
+                                                std::to_string(rings));
+  }
+  const std::uint32_t record_limit = seg->ring(parts.request_ring).max_record_bytes;
+  if (record_limit < sizeof(envelope)) {
+    return make_error(errc::corrupt_segment, who + ": the request ring cannot hold an envelope");
+  }
+  const auto ring_limit = static_cast<std::uint32_t>(record_limit - sizeof(envelope));
+  const std::uint32_t limit = parts.max_message_bytes == 0 ? ring_limit : std::min(parts.max_message_bytes, ring_limit);
+  return attachment(std::make_unique<attachment::state>(std::move(parts), std::move(seg).value(), limit));
+}
+
+attachment::attachment() noexcept = default;
+attachment::attachment(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
+attachment::attachment(attachment&& other) noexcept = default;
+attachment& attachment::operator=(attachment&& other) noexcept = default;
+attachment::~attachment() = default;
+
+// ---- properties ----------------------------------------------------------------------
+
+bool attachment::attached() const noexcept {
+  return state_ != nullptr;
+}
+
+std::uint64_t attachment::id() const noexcept {
+  return state_ ? state_->id : 0;
+}
+
+const std::string& attachment::kernel_id() const noexcept {
+  static const std::string none;
+  return state_ ? state_->kernel_id : none;
+}
+
+std::uint32_t attachment::max_message_bytes() const noexcept {
+  return state_ ? state_->max_message_bytes : 0;
+}
+
+void attachment::set_wait_strategy(const wait_strategy& strategy) noexcept {
+  if (state_) state_->wait = strategy;
+}
+
+void attachment::set_full_policy(ring_full_policy policy, std::int64_t timeout_ns) noexcept {
+  if (!state_) return;
+  state_->full_policy = policy;
+  state_->full_timeout_ns = timeout_ns;
+}
+
+std::size_t attachment::buffered_messages() const noexcept {
+  return state_ ? state_->set_aside.size() : 0;
+}
+
+std::uint64_t attachment::dropped_messages() const noexcept {
+  return state_ ? state_->dropped : 0;
+}
+
+// ---- sending ---------------------------------------------------------------------------
+
+result<send_slot> attachment::begin_send(std::size_t payload_bytes, const send_options& opts) {
+  if (!state_) return detached_error();
+  auto& s = *state_;
+  if (auto open = s.check_send_open(); !open) return std::move(open).err();
+  if (payload_bytes > s.max_message_bytes) {
+    return make_error(errc::message_too_large, "payload of " + std::to_string(payload_bytes) +
+                                                   " bytes exceeds the attachment's limit of " +
+                                                   std::to_string(s.max_message_bytes) + " bytes; nothing was sent");
+  }
+  const std::size_t record_bytes = sizeof(envelope) + payload_bytes;
+  write_slot slot = s.requests.try_reserve(record_bytes);
+  if (slot.status == errc::full) {
+    s.flush();  // what is reserved must reach the kernel before anyone waits on it
+    if (s.full_policy == ring_full_policy::fail) {
+      return make_error(errc::full, "the request ring to kernel '" + s.kernel_id + "' is full; nothing was sent");
+    }
+    if (auto room = s.wait_for_room(record_bytes); !room) return std::move(room).err();
+    slot = s.requests.try_reserve(record_bytes);
+  }
+  if (!slot) return make_error(slot.status, "cannot reserve room in the request ring");
+
+  const std::uint64_t message_id = ++s.last_message_id;
+  const envelope env = make_envelope(message_id, static_cast<std::uint32_t>(payload_bytes), now_ns(), 0, s.id,
+                                     opts.type_id, 0, opts.priority);
+  std::memcpy(slot.bytes.data(), &env, sizeof env);
+  ++s.unflushed;
+  return send_slot{message_id, slot.bytes.subspan(sizeof env)};
+}
+
+void attachment::flush() noexcept {
+  if (state_) state_->flush();
+}
+
+result<std::uint64_t> attachment::send(std::span<const std::byte> payload, const send_options& opts) {
+  auto slot = begin_send(payload.size(), opts);
+  if (!slot) return std::move(slot).err();
+  if (!payload.empty()) std::memcpy(slot->payload.data(), payload.data(), payload.size());
+  state_->flush();
+  return slot->message_id;
+}
+
+// ---- receiving --------------------------------------------------------------------------
+
+result<received_message> attachment::receive(std::int64_t timeout_ns) {
+  if (!state_) return detached_error();
+  auto& s = *state_;
+  if (!s.set_aside.empty()) {
+    auto m = std::move(s.set_aside.front());
+    s.set_aside.pop_front();
+    return m;
+  }
+  s.flush();  // a reserved request must not wait for its own reply
+  release_on_exit release(s.replies);
+  auto record = s.next_record(deadline::after_ns(timeout_ns));
+  if (!record) {
+    if (record.code() == errc::timeout) return make_error(errc::timeout, "no message within " + ms_text(timeout_ns));
+    return std::move(record).err();
+  }
+  auto env = s.parse(*record);
+  if (!env) return std::move(env).err();
+  auto m = s.to_message(*env, *record);
+  s.replies.release();
+  return m;
+}
+
+result<std::size_t> attachment::poll_with(message_fn fn, void* context, std::size_t max_messages,
+                                          std::int64_t timeout_ns) {
+  if (!state_) return detached_error();
+  if (fn == nullptr) return make_error(errc::invalid_argument, "poll needs a callback");
+  auto& s = *state_;
+  std::size_t n = 0;
+  for (; n < max_messages && !s.set_aside.empty(); ++n) {
+    const auto& m = s.set_aside.front();
+    fn(context, m.env, m.payload);
+    s.set_aside.pop_front();
+  }
+  if (n == max_messages) return n;
+  s.flush();
+  release_on_exit release(s.replies);
+  auto first = s.next_record(deadline::after_ns(n == 0 ? timeout_ns : 0));
+  if (!first) {
+    if (first.code() == errc::timeout || n > 0) return n;  // a closed ring stays closed: the next call reports it
+    return std::move(first).err();
+  }
+  for (; n < max_messages; ++n) {
+    const auto slot = s.replies.try_peek();
+    if (slot.status == errc::empty) break;
+    if (!slot) {
+      auto e = s.corrupt_error();
+      if (n > 0) return n;
+      return e;
+    }
+    auto env = s.parse(slot.bytes);
+    if (!env) {
+      if (n > 0) return n;
+      return std::move(env).err();
+    }
+    fn(context, *env, payload_of(slot.bytes));
+    s.replies.release();
+  }
+  return n;
+}
+
+result<received_message> attachment::request(std::span<const std::byte> payload, std::int64_t timeout_ns,
+                                             const send_options& opts) {
+  auto sent = send(payload, opts);
+  if (!sent) return std::move(sent).err();
+  auto& s = *state_;
+  release_on_exit release(s.replies);
+  const deadline dl = deadline::after_ns(timeout_ns);
+  for (;;) {
+    auto record = s.next_record(dl);
+    if (!record) {
+      if (record.code() == errc::timeout) {
+        return make_error(errc::timeout, "no reply from kernel '" + s.kernel_id + "' within " + ms_text(timeout_ns));
+      }
+      return std::move(record).err();
+    }
+    auto env = s.parse(*record);
+    if (!env) return std::move(env).err();
+    const bool answers = (env->flags() & k_envelope_flag_reply) != 0 && env->correlation_id() == *sent;
+    auto m = s.to_message(*env, *record);
+    s.replies.release();
+    if (!answers) {
+      s.set_aside_message(std::move(m));
+      continue;
+    }
+    if (m.is_error()) return detail::error_of_reply(m.payload, s.kernel_id);
+    return m;
+  }
+}
+
+// ---- detaching -----------------------------------------------------------------------------
+
+result<void> attachment::detach() {
+  if (!state_) return detached_error();
+  const std::unique_ptr<state> s = std::move(state_);  // empty from here on, whatever happens
+  s->close_rings();
+  const auto link = s->link.lock();
+  if (!link || !link->healthy()) return ok();  // no session left: the daemon has let go already
+  return detail::send_detach(*link, s->id);
+}
+
+}  // namespace pdc

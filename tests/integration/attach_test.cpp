@@ -1,0 +1,220 @@
+// Shared-memory attachments on every tier, against a real pdcd with real
+// plugins and real clients: ordering, no loss, lifecycle while streaming,
+// dying clients, and no leaked fds or mappings.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "harness.hpp"
+#include "pdc/client.hpp"
+
+namespace pdc::test {
+namespace {
+
+constexpr std::int64_t k_wait_ns = 30'000'000'000;
+
+struct stamped {
+  std::uint64_t seq;
+  std::uint64_t client;
+  std::uint64_t checksum;
+};
+
+std::uint64_t mix(std::uint64_t seq, std::uint64_t client) {
+  return (seq * 0x9E3779B97F4A7C15ULL) ^ client;
+}
+
+std::size_t count_lines_with(const std::string& path, const std::string& needle) {
+  std::ifstream in(path);
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(in, line)) {
+    if (line.find(needle) != std::string::npos) ++n;
+  }
+  return n;
+}
+
+std::size_t open_fds(pid_t pid) {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    ++n;
+  }
+  return n;
+}
+
+class AttachTest : public ::testing::TestWithParam<kernel_tier> {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(daemon_.ready()) << daemon_.log();
+    auto c = client::connect(daemon_.socket(), "attach-test");
+    ASSERT_TRUE(c) << c.err().what();
+    sut_.emplace(std::move(c).value());
+    launch_options o;
+    o.kernel_type = "echo";
+    o.kernel_id = "e";
+    o.tier = GetParam();
+    if (o.tier == kernel_tier::pool) o.workers = 2;
+    ASSERT_TRUE(sut_->launch(o));
+    ASSERT_TRUE(sut_->activate("e"));
+  }
+
+  // Streams `count` stamped messages through an attachment and checks every
+  // echoed reply: order, sender and checksum. Returns the number of bad ones.
+  static std::uint64_t stream(attachment& a, std::uint64_t client_tag, std::uint64_t count) {
+    std::uint64_t sent = 0;
+    std::uint64_t got = 0;
+    std::uint64_t bad = 0;
+    while (got < count) {
+      while (sent < count && sent - got < 128) {
+        auto slot = a.begin_send(sizeof(stamped));
+        if (!slot) return bad + count - got;
+        const stamped s{sent, client_tag, mix(sent, client_tag)};
+        std::memcpy(slot->payload.data(), &s, sizeof s);
+        ++sent;
+      }
+      a.flush();
+      auto n = a.poll(
+          [&](const envelope&, std::span<const std::byte> p) {
+            stamped s{};
+            if (p.size() != sizeof s) {
+              ++bad;
+            } else {
+              std::memcpy(&s, p.data(), sizeof s);
+              if (s.seq != got || s.client != client_tag || s.checksum != mix(got, client_tag)) ++bad;
+            }
+            ++got;
+          },
+          256, k_wait_ns);
+      if (!n || *n == 0) return bad + count - got;
+    }
+    return bad;
+  }
+
+  daemon_process daemon_{{"--load", "pdc_echo.so", "--load", "pdc_sink.so"}};
+  std::optional<client> sut_;
+};
+
+TEST_P(AttachTest, RequestReplyRoundTrip) {
+  auto a = sut_->attach("e");
+  ASSERT_TRUE(a) << a.err().what();
+  const std::string text = "over shared memory";
+  auto reply = a->request(std::as_bytes(std::span(text)), k_wait_ns);
+  ASSERT_TRUE(reply) << reply.err().what();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(reply->payload.data()), reply->payload.size()), text);
+  EXPECT_TRUE(reply->is_reply());
+}
+
+TEST_P(AttachTest, SeveralClientsStreamWithoutLossOrReordering) {
+  constexpr std::size_t k_clients = 3;
+  const std::uint64_t count = scaled(300'000);
+  std::vector<std::uint64_t> bad(k_clients, 0);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < k_clients; ++i) {
+    threads.emplace_back([&, i] {
+      auto c = client::connect(daemon_.socket(), "streamer");
+      if (!c) {
+        bad[i] = count;
+        return;
+      }
+      auto a = c->attach("e");
+      if (!a) {
+        bad[i] = count;
+        return;
+      }
+      bad[i] = stream(*a, i + 1, count);
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (std::size_t i = 0; i < k_clients; ++i) EXPECT_EQ(bad[i], 0U) << "client " << i;
+  auto st = sut_->status("e");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->messages_in, count * k_clients);
+  EXPECT_EQ(st->messages_out, count * k_clients);
+}
+
+TEST_P(AttachTest, DeactivatedKernelHoldsMessagesUntilReactivated) {
+  auto a = sut_->attach("e");
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(sut_->deactivate("e"));
+  for (std::uint64_t i = 0; i < 100; ++i) ASSERT_TRUE(a->send(std::as_bytes(std::span(&i, 1))));
+  EXPECT_EQ(a->receive(20'000'000).code(), errc::timeout) << "nothing is processed while deactivated";
+  ASSERT_TRUE(sut_->activate("e"));
+  for (std::uint64_t i = 0; i < 100; ++i) {
+    auto m = a->receive(k_wait_ns);
+    ASSERT_TRUE(m) << m.err().what();
+    std::uint64_t v = 0;
+    std::memcpy(&v, m->payload.data(), sizeof v);
+    EXPECT_EQ(v, i);
+  }
+}
+
+TEST_P(AttachTest, TerminateGivesTheClientAClearErrorNotAHang) {
+  auto a = sut_->attach("e");
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->request(std::as_bytes(std::span("x", 1)), k_wait_ns));
+  ASSERT_TRUE(sut_->terminate("e"));
+  auto r = a->request(std::as_bytes(std::span("y", 1)), k_wait_ns);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::terminated) << r.err().what();
+}
+
+TEST_P(AttachTest, KilledClientIsReclaimedWithoutLeaks) {
+  // Warm up: one attach/detach so lazily opened daemon resources exist.
+  {
+    auto a = sut_->attach("e");
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(a->detach());
+  }
+  const auto maps = "/proc/" + std::to_string(daemon_.pid()) + "/maps";
+  ASSERT_TRUE(wait_until([&] { return count_lines_with(maps, "memfd:pdc-e-") == 0; }));
+  const auto fds_before = open_fds(daemon_.pid());
+  const std::string socket = daemon_.socket();
+  const pid_t child = ::fork();
+  if (child == 0) {
+    auto c = client::connect(socket, "doomed");
+    if (!c) ::_exit(1);
+    auto a = c->attach("e");
+    if (!a) ::_exit(2);
+    std::uint64_t i = 0;
+    for (;;) {
+      (void)a->send(std::as_bytes(std::span(&i, 1)));
+      (void)a->receive(0);
+      ++i;
+    }
+  }
+  ASSERT_TRUE(wait_until([&] {
+    auto st = sut_->status("e");
+    return st && st->messages_in > 10'000;
+  }));
+  EXPECT_GE(count_lines_with(maps, "memfd:pdc-e-"), 1U) << "the live attachment's segment is mapped";
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  // The daemon notices the hang-up and releases the segment and its fds.
+  EXPECT_TRUE(wait_until([&] { return count_lines_with(maps, "memfd:pdc-e-") == 0; }))
+      << count_lines_with(maps, "memfd:pdc-e-") << " mappings left";
+  EXPECT_TRUE(wait_until([&] { return open_fds(daemon_.pid()) <= fds_before; }))
+      << open_fds(daemon_.pid()) << " fds, " << fds_before << " before";
+  auto a = sut_->attach("e");
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->request(std::as_bytes(std::span("ok", 2)), k_wait_ns)) << "kernel carries on";
+}
+
+TEST_P(AttachTest, AttachmentSurvivesDeactivateAndActivate) {
+  auto a = sut_->attach("e");
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(sut_->deactivate("e"));
+  ASSERT_TRUE(sut_->activate("e"));
+  EXPECT_TRUE(a->request(std::as_bytes(std::span("again", 5)), k_wait_ns));
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryTier, AttachTest,
+                         ::testing::Values(kernel_tier::async, kernel_tier::threaded, kernel_tier::pool,
+                                           kernel_tier::spin),
+                         [](const ::testing::TestParamInfo<kernel_tier>& p) {
+                           return std::string(to_string(p.param));
+                         });
+
+}  // namespace
+}  // namespace pdc::test
