@@ -94,6 +94,12 @@ void command_set::add_lifecycle_commands(CLI::App& app) {
   terminate->add_option("id", target_, "Kernel id")->required();
   terminate->add_flag("--drop", drop_, "Drop queued messages instead of draining");
   terminate->add_option("--timeout", terminate_timeout_ms_, "Drain time limit, ms")->capture_default_str();
+  auto* connect = leaf(app, "connect", "Pipe kernel A's outputs into kernel B", which::connect);
+  connect->add_option("from", target_, "Kernel A (its outputs)")->required();
+  connect->add_option("to", to_kernel_, "Kernel B (receives them)")->required();
+  auto* disconnect = leaf(app, "disconnect", "Undo 'connect A B'", which::disconnect);
+  disconnect->add_option("from", target_, "Kernel A")->required();
+  disconnect->add_option("to", to_kernel_, "Kernel B")->required();
 }
 
 void command_set::add_query_commands(CLI::App& app) {
@@ -167,6 +173,8 @@ result<void> command_set::run(context& ctx) {
     case which::activate:
     case which::deactivate:
     case which::terminate:
+    case which::connect:
+    case which::disconnect:
       return run_lifecycle(ctx);
     case which::list:
     case which::status:
@@ -242,6 +250,24 @@ result<void> command_set::run_lifecycle(context& ctx) {
     case which::deactivate: {
       auto r = ctx.session.deactivate(target_);
       return r ? print_done(ctx, "deactivated", "kernel_id", target_) : r;
+    }
+    case which::connect: {
+      auto r = ctx.session.connect_kernels(target_, to_kernel_);
+      if (!r) return r;
+      if (!ctx.json) {
+        ctx.out << "connected kernel " << target_ << " -> " << to_kernel_ << '\n';
+        return ok();
+      }
+      return print_done(ctx, "connected", "kernel_id", target_ + " -> " + to_kernel_);
+    }
+    case which::disconnect: {
+      auto r = ctx.session.disconnect_kernels(target_, to_kernel_);
+      if (!r) return r;
+      if (!ctx.json) {
+        ctx.out << "disconnected kernel " << target_ << " -> " << to_kernel_ << '\n';
+        return ok();
+      }
+      return print_done(ctx, "disconnected", "kernel_id", target_ + " -> " + to_kernel_);
     }
     default: {
       auto r = ctx.session.terminate(target_, drop_, terminate_timeout_ms_);

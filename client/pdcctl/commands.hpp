@@ -52,6 +52,8 @@ class command_set {
     send,
     recv,
     metrics,
+    connect,
+    disconnect,
   };
 
   void add_plugin_commands(CLI::App& app);
@@ -69,7 +71,8 @@ class command_set {
   void print_message(context& ctx, const received_message& m) const;
 
   which chosen_ = which::none;
-  std::string target_;  // PATH, NAME, TYPE or ID: the positional argument
+  std::string target_;     // PATH, NAME, TYPE or ID: the positional argument
+  std::string to_kernel_;  // connect / disconnect: the second kernel
   std::string kernel_id_;
   std::string tier_name_ = "async";
   std::string backpressure_name_ = "block";

@@ -380,12 +380,12 @@ result<std::uint64_t> attachment::send(std::span<const std::byte> payload, const
 result<received_message> attachment::receive(std::int64_t timeout_ns) {
   if (!state_) return detached_error();
   auto& s = *state_;
+  s.flush();  // a reserved request must not wait for its own reply
   if (!s.set_aside.empty()) {
     auto m = std::move(s.set_aside.front());
     s.set_aside.pop_front();
     return m;
   }
-  s.flush();  // a reserved request must not wait for its own reply
   release_on_exit release(s.replies);
   auto record = s.next_record(deadline::after_ns(timeout_ns));
   if (!record) {
@@ -404,6 +404,7 @@ result<std::size_t> attachment::poll_with(message_fn fn, void* context, std::siz
   if (!state_) return detached_error();
   if (fn == nullptr) return make_error(errc::invalid_argument, "poll needs a callback");
   auto& s = *state_;
+  s.flush();
   std::size_t n = 0;
   for (; n < max_messages && !s.set_aside.empty(); ++n) {
     const auto& m = s.set_aside.front();
@@ -411,7 +412,6 @@ result<std::size_t> attachment::poll_with(message_fn fn, void* context, std::siz
     s.set_aside.pop_front();
   }
   if (n == max_messages) return n;
-  s.flush();
   release_on_exit release(s.replies);
   auto first = s.next_record(deadline::after_ns(n == 0 ? timeout_ns : 0));
   if (!first) {

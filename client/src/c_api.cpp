@@ -144,6 +144,18 @@ int pdc_unsubscribe(pdc_client* client, const char* kernel_id) {
   return guarded(client, [&] { return status_of(client, client->session.unsubscribe(text_or_empty(kernel_id))); });
 }
 
+int pdc_connect_kernels(pdc_client* client, const char* from_kernel, const char* to_kernel) {
+  return guarded(client, [&] {
+    return status_of(client, client->session.connect_kernels(text_or_empty(from_kernel), text_or_empty(to_kernel)));
+  });
+}
+
+int pdc_disconnect_kernels(pdc_client* client, const char* from_kernel, const char* to_kernel) {
+  return guarded(client, [&] {
+    return status_of(client, client->session.disconnect_kernels(text_or_empty(from_kernel), text_or_empty(to_kernel)));
+  });
+}
+
 void pdc_send_options_init(pdc_send_options* options) {
   if (options == nullptr) return;
   *options = pdc_send_options{};

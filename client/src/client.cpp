@@ -265,6 +265,28 @@ result<void> client::unsubscribe(std::string_view kernel_id) {
       kernel_id, [](auto& fbb, auto id) { return wire::CreateUnsubscribe(fbb, id); });
 }
 
+result<void> client::connect_kernels(std::string_view from_kernel, std::string_view to_kernel) {
+  if (!impl_) return moved_from_error();
+  auto r = impl_->call<wire::RequestBody::Connect>([&](auto& fbb) {
+    const auto from = make_string(fbb, from_kernel);
+    const auto to = make_string(fbb, to_kernel);
+    return wire::CreateConnect(fbb, from, to);
+  });
+  if (!r) return std::move(r).err();
+  return ok();
+}
+
+result<void> client::disconnect_kernels(std::string_view from_kernel, std::string_view to_kernel) {
+  if (!impl_) return moved_from_error();
+  auto r = impl_->call<wire::RequestBody::Disconnect>([&](auto& fbb) {
+    const auto from = make_string(fbb, from_kernel);
+    const auto to = make_string(fbb, to_kernel);
+    return wire::CreateDisconnect(fbb, from, to);
+  });
+  if (!r) return std::move(r).err();
+  return ok();
+}
+
 result<std::vector<kernel_info>> client::list() {
   if (!impl_) return moved_from_error();
   auto r = impl_->call<wire::RequestBody::List>([](auto& fbb) { return wire::CreateList(fbb); });

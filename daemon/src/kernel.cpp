@@ -71,7 +71,9 @@ std::uint64_t kernel::queue_depth() const noexcept {
   for (const auto& [id, a] : attachments_) {
     // Bytes, not records: an estimate in 64-byte messages would lie; count
     // any unread bytes as at least one message.
-    if (a->requests.used_bytes() != 0) ++depth;
+    // Shared indices only: the consumer view belongs to the worker thread.
+    const auto* ctl = a->seg.control(0);
+    if (ctl->write_pos.load(std::memory_order_relaxed) != ctl->read_pos.load(std::memory_order_relaxed)) ++depth;
   }
   return depth;
 }
@@ -274,6 +276,21 @@ void kernel::detach(std::uint64_t attachment_id) {
   // SYNC: sources_changed — as in worker::add().
   w.changed.store(true, std::memory_order_seq_cst);
   w.wake();
+}
+
+void kernel::link(const std::string& target) {
+  std::lock_guard lock(subscribers_mu_);
+  links_.insert(target);
+}
+
+void kernel::unlink(const std::string& target) {
+  std::lock_guard lock(subscribers_mu_);
+  links_.erase(target);
+}
+
+std::vector<std::string> kernel::links() const {
+  std::lock_guard lock(subscribers_mu_);
+  return {links_.begin(), links_.end()};
 }
 
 void kernel::subscribe(std::uint64_t session_id) {
@@ -599,9 +616,18 @@ int kernel::host_emit(const void* data, std::uint32_t len, std::uint32_t type_id
   if (len > params_.max_message_bytes) return PDC_E_MESSAGE_TOO_LARGE;
   const auto env = make_output_envelope(len, type_id, 0, 0, 0);
   std::vector<std::uint64_t> targets;
+  std::vector<std::string> linked;
   {
     std::lock_guard lock(subscribers_mu_);
     targets.assign(subscribers_.begin(), subscribers_.end());
+    linked.assign(links_.begin(), links_.end());
+  }
+  for (const auto& k : linked) {
+    if (host_.route(id(), k, env, {static_cast<const std::byte*>(data), len}) == errc::ok) {
+      messages_out_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      dropped_.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   for (const auto session : targets) {
     if (host_.deliver(session, id(), env, {static_cast<const std::byte*>(data), len}) == errc::ok) {

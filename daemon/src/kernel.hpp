@@ -119,6 +119,10 @@ class kernel : public std::enable_shared_from_this<kernel> {
                               std::uint64_t reply_ring_bytes);
   /// Releases an attachment (client detach or session gone).
   void detach(std::uint64_t attachment_id);
+  /// Pipes this kernel's outputs into kernel `target` too (control thread).
+  void link(const std::string& target);
+  void unlink(const std::string& target);
+  [[nodiscard]] std::vector<std::string> links() const;
   void subscribe(std::uint64_t session_id);
   void unsubscribe(std::uint64_t session_id);
   /// Called (on the control thread) after workers freed socket-queue space.
@@ -191,6 +195,7 @@ class kernel : public std::enable_shared_from_this<kernel> {
 
   mutable std::mutex subscribers_mu_;
   std::set<std::uint64_t> subscribers_;  // guarded by subscribers_mu_
+  std::set<std::string> links_;          // guarded by subscribers_mu_
 
   std::atomic<std::uint64_t> messages_in_{0}, messages_out_{0}, processed_{0}, dropped_{0}, rejected_{0},
       handler_errors_{0};

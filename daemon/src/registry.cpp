@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include <asio/post.hpp>
 #include "pdc/core/clock.hpp"
@@ -161,6 +163,7 @@ result<void> registry::terminate(const std::string& id, bool drop, std::uint64_t
   const auto m = (*k)->metrics();
   spdlog::info("kernel '{}' terminated ({} processed, {} dropped)", id, m.processed, m.dropped);
   kernels_.erase(id);
+  for (auto& [other_id, other] : kernels_) other->unlink(id);
   return ok();
 }
 
@@ -170,6 +173,48 @@ void registry::terminate_all(std::uint64_t timeout_ns) {
   for (const auto& id : ids) {
     if (auto r = terminate(id, false, timeout_ns); !r) spdlog::warn("terminate '{}': {}", id, r.err().what());
   }
+}
+
+result<void> registry::connect(const std::string& from, const std::string& to) {
+  auto a = find(from);
+  if (!a) return std::move(a).err();
+  auto b = find(to);
+  if (!b) return std::move(b).err();
+  if (from == to) return make_error(errc::invalid_argument, "cannot connect kernel '" + from + "' to itself");
+  const auto existing = (*a)->links();
+  if (std::find(existing.begin(), existing.end(), to) != existing.end()) {
+    return make_error(errc::already_exists, "kernel '" + from + "' is already connected to '" + to + "'");
+  }
+  // Refuse a cycle: outputs would circle for ever.
+  std::vector<std::string> todo{to};
+  std::set<std::string> seen;
+  while (!todo.empty()) {
+    const auto k = todo.back();
+    todo.pop_back();
+    if (k == from) {
+      return make_error(errc::invalid_argument, "connecting '" + from + "' to '" + to + "' would make a cycle (" + to +
+                                                    " already reaches " + from + ")");
+    }
+    if (!seen.insert(k).second) continue;
+    if (auto kk = find(k)) {
+      for (const auto& next : (*kk)->links()) todo.push_back(next);
+    }
+  }
+  (*a)->link(to);
+  spdlog::info("kernel '{}' connected to '{}'", from, to);
+  return ok();
+}
+
+result<void> registry::disconnect(const std::string& from, const std::string& to) {
+  auto a = find(from);
+  if (!a) return std::move(a).err();
+  const auto existing = (*a)->links();
+  if (std::find(existing.begin(), existing.end(), to) == existing.end()) {
+    return make_error(errc::not_found, "kernel '" + from + "' is not connected to '" + to + "'");
+  }
+  (*a)->unlink(to);
+  spdlog::info("kernel '{}' disconnected from '{}'", from, to);
+  return ok();
 }
 
 void registry::forget_session(std::uint64_t session_id) {

@@ -51,6 +51,9 @@ class registry final : public kernel_host {
   [[nodiscard]] const std::map<std::string, std::shared_ptr<kernel>, std::less<>>& kernels() const noexcept {
     return kernels_;
   }
+  /// Pipes `from`'s outputs into `to` (refused if it would close a cycle).
+  result<void> connect(const std::string& from, const std::string& to);
+  result<void> disconnect(const std::string& from, const std::string& to);
   /// Drops every subscription of a closed session.
   void forget_session(std::uint64_t session_id);
 

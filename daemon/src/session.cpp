@@ -235,6 +235,16 @@ void session::handle(const wire::Request& req) {
       return handle_attach(rid, *req.body_as_Attach());
     case B::Detach:
       return handle_detach(rid, *req.body_as_Detach());
+    case B::Connect: {
+      const auto* c = req.body_as_Connect();
+      auto r = reg.connect(str(c->from_kernel()), str(c->to_kernel()));
+      return r ? respond(rid, errc::ok) : respond(rid, r.err());
+    }
+    case B::Disconnect: {
+      const auto* c = req.body_as_Disconnect();
+      auto r = reg.disconnect(str(c->from_kernel()), str(c->to_kernel()));
+      return r ? respond(rid, errc::ok) : respond(rid, r.err());
+    }
     case B::NONE:
       break;
   }

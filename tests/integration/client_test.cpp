@@ -169,18 +169,24 @@ TEST_F(ClientTest, ClientKilledMidStreamDoesNotDisturbOthers) {
   if (child == 0) {
     auto c = client::connect(socket, "doomed");
     if (!c) ::_exit(1);
-    for (int i = 0;; ++i) {
-      (void)c->send("e", bytes_of("flood"), {.ack = false});
-    }
+    // Floods until killed; bounded in time in case the test dies first.
+    const auto until = deadline::after_ns(120'000'000'000);
+    while (!until.expired()) (void)c->send("e", bytes_of("flood"), {.ack = false});
+    ::_exit(3);
   }
+  struct reaper {
+    pid_t pid;
+    ~reaper() {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reap_child{child};
   // Let the child get going (its messages show up in the kernel's counters).
   ASSERT_TRUE(wait_until([&] {
     auto st = sut_->status("e");
     return st && st->messages_in > 1000;
   }));
   ::kill(child, SIGKILL);
-  int status = 0;
-  ::waitpid(child, &status, 0);
   auto reply = sut_->request("e", bytes_of("still here"), k_wait_ns);
   ASSERT_TRUE(reply) << reply.err().what();
   EXPECT_EQ(text_of(*reply), "still here");

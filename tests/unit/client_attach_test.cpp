@@ -111,8 +111,8 @@ class fake_kernel {
       return;
     }
     auto slot = replies_.try_reserve(record_bytes);
-    const envelope env = make_envelope(message_id, static_cast<std::uint32_t>(payload.size()), now_ns(),
-                                       correlation_id, k_attachment_id, 0, flags);
+    const envelope env = make_envelope(message_id, static_cast<std::uint32_t>(payload.size()), now_ns(), correlation_id,
+                                       k_attachment_id, 0, flags);
     std::memcpy(slot.bytes.data(), &env, sizeof env);
     std::memcpy(slot.bytes.data() + sizeof env, payload.data(), payload.size());
     replies_.commit();
@@ -183,8 +183,8 @@ void answer_attach(fake_daemon& daemon, const fake_kernel& kernel, std::uint32_t
   ASSERT_NE(attach, nullptr);
   EXPECT_EQ(attach->kernel_id()->str(), "k");
   flatbuffers::FlatBufferBuilder fbb;
-  const auto body = wire::CreateAttachReply(fbb, k_attachment_id, kernel.segment_bytes(), k_request_ring,
-                                            k_reply_ring, max_message_bytes);
+  const auto body = wire::CreateAttachReply(fbb, k_attachment_id, kernel.segment_bytes(), k_request_ring, k_reply_ring,
+                                            max_message_bytes);
   const int fds[] = {kernel.segment_fd(), kernel.doorbell_fd()};
   daemon.respond(request->id(), fbb, wire::ResponseBody::AttachReply, body.Union(), errc::ok, {}, fds);
 }
@@ -301,7 +301,8 @@ TEST(ClientAttachFds, DescriptorsWithOtherFramesAreClosed) {
   fake_daemon daemon;
   script_thread script([&] {
     daemon.answer_hello();
-    for (const std::size_t passed : {std::size_t{2}, std::size_t{6}}) {  // 6 does not fit the client's buffer (MSG_CTRUNC)
+    // Six do not fit the client's control buffer: the packet arrives with MSG_CTRUNC.
+    for (const std::size_t passed : {std::size_t{2}, std::size_t{6}}) {
       const auto* request = daemon.next_request();
       ASSERT_NE(request, nullptr);
       std::vector<int> fds;
@@ -333,8 +334,7 @@ TEST(ClientAttachFds, AttachReplyWithoutTwoDescriptorsIsProtocolError) {
     const int fd = new_eventfd();
     flatbuffers::FlatBufferBuilder fbb;
     const auto body = wire::CreateAttachReply(fbb, k_attachment_id, 4096);
-    daemon.respond(request->id(), fbb, wire::ResponseBody::AttachReply, body.Union(), errc::ok, {},
-                   std::span(&fd, 1));
+    daemon.respond(request->id(), fbb, wire::ResponseBody::AttachReply, body.Union(), errc::ok, {}, std::span(&fd, 1));
     ::close(fd);
     detached = answer_detach(daemon);
   });
@@ -441,7 +441,8 @@ TEST_F(ClientAttach, RefusesPayloadAboveLimitAndSendsNothing) {
 
   ASSERT_FALSE(refused.has_value());
   EXPECT_EQ(refused.code(), errc::message_too_large);
-  EXPECT_EQ(refused.err().message, "payload of 101 bytes exceeds the attachment's limit of 100 bytes; nothing was sent");
+  EXPECT_EQ(refused.err().message,
+            "payload of 101 bytes exceeds the attachment's limit of 100 bytes; nothing was sent");
   EXPECT_EQ(reserved.code(), errc::message_too_large);
   EXPECT_EQ(kernel_.request_control().write_pos.load(), 0U);
   EXPECT_TRUE(sut_.send(as_payload(std::string(100, 'x'))).has_value());

@@ -357,6 +357,10 @@ class client {
   result<void> subscribe(std::string_view kernel_id);
   /// Stops the deliveries subscribe() started.
   result<void> unsubscribe(std::string_view kernel_id);
+  /// Pipes `from_kernel`'s outputs into `to_kernel` (refused if it would make a cycle).
+  result<void> connect_kernels(std::string_view from_kernel, std::string_view to_kernel);
+  /// Undoes connect_kernels.
+  result<void> disconnect_kernels(std::string_view from_kernel, std::string_view to_kernel);
 
   // ---- messages --------------------------------------------------------------
 

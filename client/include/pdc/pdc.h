@@ -153,6 +153,12 @@ PDC_API int pdc_subscribe(pdc_client* client, const char* kernel_id);
 /** Stops what pdc_subscribe started. */
 PDC_API int pdc_unsubscribe(pdc_client* client, const char* kernel_id);
 
+/** Pipes `from_kernel`'s outputs into `to_kernel` (refused if it would make a cycle). */
+PDC_API int pdc_connect_kernels(pdc_client* client, const char* from_kernel, const char* to_kernel);
+
+/** Undoes pdc_connect_kernels. */
+PDC_API int pdc_disconnect_kernels(pdc_client* client, const char* from_kernel, const char* to_kernel);
+
 /** Fills `options` with defaults (ack on, priority 128) and sets struct_size. */
 PDC_API void pdc_send_options_init(pdc_send_options* options);
 
@@ -172,8 +178,9 @@ PDC_API int pdc_receive(pdc_client* client, int64_t timeout_ns, void* buf, size_
 /** Sends a message and waits up to `timeout_ns` for the kernel's reply to it
  * (other deliveries stay queued for pdc_receive). `reply`, *reply_size and
  * `info` work as in pdc_receive; a reply too large for the buffer stays held
- * for pdc_receive. An error reply returns PDC_E_PLUGIN with the kernel's text
- * in pdc_last_error(). */
+ * for pdc_receive. An error reply returns the code its text names (e.g.
+ * PDC_E_TERMINATED, PDC_E_DROPPED; PDC_E_PLUGIN for a handler failure) with
+ * the kernel's text in pdc_last_error(). */
 PDC_API int pdc_request(pdc_client* client, const char* kernel_id, const void* data, size_t size,
                         const pdc_send_options* options, int64_t timeout_ns, void* reply, size_t* reply_size,
                         pdc_message_info* info);
