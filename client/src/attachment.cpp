@@ -74,6 +74,8 @@ struct attachment::state {
         max_message_bytes(max_bytes),
         full_policy(p.options.full_policy),
         full_timeout_ns(p.options.full_timeout_ns),
+        kernel_policy(p.kernel_policy),
+        kernel_block_ns(std::int64_t{p.block_timeout_ms} * 1'000'000),
         wait(p.options.wait),
         reply_limit(std::max<std::size_t>(p.options.reply_limit, 1)) {
     // commit() writes the kernel's doorbell only when the kernel has parked.
@@ -214,8 +216,32 @@ struct attachment::state {
   }
 
   // Waits for room for a record of `record_bytes` in the request ring.
-  result<void> wait_for_room(std::size_t record_bytes) {
-    const deadline dl = deadline::after_ns(full_timeout_ns);
+  result<void> wait_for_room(std::size_t record_bytes) { return wait_for_room(record_bytes, full_timeout_ns); }
+
+  // What a full request ring does under ring_full_policy::kernel.
+  result<void> apply_kernel_policy(std::size_t record_bytes) {
+    const std::string where = "kernel '" + kernel_id + "' request ring is full";
+    switch (kernel_policy) {
+      case backpressure_policy::reject:
+        requests.count_rejected();
+        return make_error(errc::rejected, where + " (policy reject); message refused");
+      case backpressure_policy::drop_newest:
+        requests.count_dropped();
+        return make_error(errc::dropped, where + " (policy drop_newest); message dropped");
+      case backpressure_policy::drop_oldest:
+        // Only the kernel may remove records: ask it to drop its oldest.
+        requests.request_shed();
+        break;
+      case backpressure_policy::block:
+        break;
+    }
+    auto room = wait_for_room(record_bytes, kernel_block_ns);
+    if (!room && room.code() == errc::timeout) requests.count_rejected();
+    return room;
+  }
+
+  result<void> wait_for_room(std::size_t record_bytes, std::int64_t timeout_ns) {
+    const deadline dl = deadline::after_ns(timeout_ns);
     wait_strategy strategy = wait;
     for (;;) {
       set_aside_replies();
@@ -229,7 +255,7 @@ struct attachment::state {
       if (auto alive = check_hangup(); !alive) return alive;
       if (dl.expired()) {
         return make_error(errc::timeout, "the request ring to kernel '" + kernel_id + "' stayed full for " +
-                                             ms_text(full_timeout_ns) + "; nothing was sent");
+                                             ms_text(timeout_ns) + "; nothing was sent");
       }
     }
   }
@@ -245,6 +271,8 @@ struct attachment::state {
   std::uint32_t max_message_bytes;
   ring_full_policy full_policy;
   std::int64_t full_timeout_ns;
+  backpressure_policy kernel_policy;
+  std::int64_t kernel_block_ns;
   wait_strategy wait;
   std::size_t reply_limit;
 
@@ -350,7 +378,9 @@ result<send_slot> attachment::begin_send(std::size_t payload_bytes, const send_o
     if (s.full_policy == ring_full_policy::fail) {
       return make_error(errc::full, "the request ring to kernel '" + s.kernel_id + "' is full; nothing was sent");
     }
-    if (auto room = s.wait_for_room(record_bytes); !room) return std::move(room).err();
+    auto room =
+        s.full_policy == ring_full_policy::kernel ? s.apply_kernel_policy(record_bytes) : s.wait_for_room(record_bytes);
+    if (!room) return std::move(room).err();
     slot = s.requests.try_reserve(record_bytes);
   }
   if (!slot) return make_error(slot.status, "cannot reserve room in the request ring");

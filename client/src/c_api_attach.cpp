@@ -15,9 +15,17 @@ pdc::attach_options to_attach_options(const pdc_attach_options* o) {
   pdc::attach_options out;
   out.request_ring_bytes = PDC_FIELD_OR(pdc_attach_options, o, request_ring_bytes, 0U);
   out.reply_ring_bytes = PDC_FIELD_OR(pdc_attach_options, o, reply_ring_bytes, 0U);
-  out.full_policy = PDC_FIELD_OR(pdc_attach_options, o, full_policy, PDC_FULL_WAIT) == PDC_FULL_FAIL
-                        ? pdc::ring_full_policy::fail
-                        : pdc::ring_full_policy::wait;
+  switch (PDC_FIELD_OR(pdc_attach_options, o, full_policy, PDC_FULL_KERNEL)) {
+    case PDC_FULL_FAIL:
+      out.full_policy = pdc::ring_full_policy::fail;
+      break;
+    case PDC_FULL_WAIT:
+      out.full_policy = pdc::ring_full_policy::wait;
+      break;
+    default:
+      out.full_policy = pdc::ring_full_policy::kernel;
+      break;
+  }
   out.full_timeout_ns =
       PDC_FIELD_OR(pdc_attach_options, o, full_timeout_ns, std::int64_t{pdc::k_attachment_full_timeout_ns});
   out.wait.spin_iterations = PDC_FIELD_OR(pdc_attach_options, o, spin_iterations, pdc::k_attachment_spins);
@@ -32,8 +40,8 @@ int attach(pdc_client* client, const char* kernel_id, const pdc_attach_options* 
   if (out != nullptr) *out = nullptr;
   return guarded(client, [&] {
     if (out == nullptr) return fail(client, pdc::errc::invalid_argument, "out is NULL");
-    const int32_t policy = PDC_FIELD_OR(pdc_attach_options, options, full_policy, PDC_FULL_WAIT);
-    if (policy != PDC_FULL_WAIT && policy != PDC_FULL_FAIL) {
+    const int32_t policy = PDC_FIELD_OR(pdc_attach_options, options, full_policy, PDC_FULL_KERNEL);
+    if (policy != PDC_FULL_WAIT && policy != PDC_FULL_FAIL && policy != PDC_FULL_KERNEL) {
       return fail(client, pdc::errc::invalid_argument, "full_policy is not a PDC_FULL_* value");
     }
     auto r = client->session.attach(text_or_empty(kernel_id), to_attach_options(options));
@@ -51,7 +59,7 @@ void pdc_attach_options_init(pdc_attach_options* options) {
   if (options == nullptr) return;
   *options = pdc_attach_options{};
   options->struct_size = sizeof(pdc_attach_options);
-  options->full_policy = PDC_FULL_WAIT;
+  options->full_policy = PDC_FULL_KERNEL;
   options->full_timeout_ns = pdc::k_attachment_full_timeout_ns;
   options->spin_iterations = pdc::k_attachment_spins;
 }

@@ -417,6 +417,21 @@ result<attachment> client::attach(std::string_view kernel_id, const attach_optio
   parts.request_ring = reply->request_ring();
   parts.reply_ring = reply->reply_ring();
   parts.max_message_bytes = reply->max_message_bytes();
+  switch (reply->backpressure()) {
+    case wire::Backpressure::Reject:
+      parts.kernel_policy = backpressure_policy::reject;
+      break;
+    case wire::Backpressure::DropOldest:
+      parts.kernel_policy = backpressure_policy::drop_oldest;
+      break;
+    case wire::Backpressure::DropNewest:
+      parts.kernel_policy = backpressure_policy::drop_newest;
+      break;
+    default:
+      parts.kernel_policy = backpressure_policy::block;
+      break;
+  }
+  if (reply->block_timeout_ms() != 0) parts.block_timeout_ms = reply->block_timeout_ms();
   parts.kernel_id = std::string(kernel_id);
   parts.segment_fd = std::move(fds[0]);
   parts.doorbell_fd = std::move(fds[1]);

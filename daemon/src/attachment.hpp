@@ -31,6 +31,8 @@ struct attachment_source {
   std::atomic<bool> detached{false};
   /// Set by the worker when the client wrote a malformed record.
   bool broken = false;
+  /// drop_oldest: shed requests already served (worker thread).
+  std::uint64_t shed_done = 0;
 };
 
 }  // namespace pdc::daemon

@@ -51,6 +51,14 @@ kernel_metrics kernel::metrics() const {
   m.dropped = dropped_.load(std::memory_order_relaxed);
   m.rejected = rejected_.load(std::memory_order_relaxed);
   m.handler_errors = handler_errors_.load(std::memory_order_relaxed);
+  // Refusals on full request rings are counted by the clients, in the rings.
+  m.rejected += retired_rejected_;
+  m.dropped += retired_dropped_;
+  for (const auto& [aid, a] : attachments_) {
+    const auto* ctl = a->seg.control(0);
+    m.rejected += ctl->producer_rejected.load(std::memory_order_relaxed);
+    m.dropped += ctl->producer_dropped.load(std::memory_order_relaxed);
+  }
   {
     std::lock_guard lock(error_mu_);
     m.last_error = last_error_;
@@ -156,6 +164,7 @@ result<void> kernel::terminate(bool drop, std::uint64_t timeout_ns) {
     ++left;
   }
   for (auto& [aid, a] : attachments_) {
+    retire(*a);
     // Messages still in rings are not answered one by one: closing the rings
     // with reason `terminated` tells each client at once.
     a->replies.close(static_cast<std::uint32_t>(errc::terminated));
@@ -267,9 +276,16 @@ result<attach_grant> kernel::attach(std::uint64_t session_id, std::uint64_t requ
   return g;
 }
 
+void kernel::retire(const attachment_source& src) {
+  const auto* ctl = src.seg.control(0);
+  retired_rejected_ += ctl->producer_rejected.load(std::memory_order_relaxed);
+  retired_dropped_ += ctl->producer_dropped.load(std::memory_order_relaxed);
+}
+
 void kernel::detach(std::uint64_t attachment_id) {
   auto it = attachments_.find(attachment_id);
   if (it == attachments_.end()) return;
+  retire(*it->second);
   it->second->detached.store(true, std::memory_order_release);
   auto& w = exec_->worker_at(attachment_id % exec_->worker_count());
   attachments_.erase(it);
@@ -305,9 +321,37 @@ void kernel::unsubscribe(std::uint64_t session_id) {
 
 // ---- processing (workers) ------------------------------------------------------
 
+std::size_t kernel::shed(worker& w, attachment_source& src) {
+  const auto wanted = src.requests.shed_requested();
+  std::size_t n = 0;
+  while (src.shed_done < wanted) {
+    ++src.shed_done;
+    auto slot = src.requests.try_peek();
+    if (!slot) break;  // already drained meanwhile: nothing to drop
+    envelope env;
+    if (read_envelope(slot.bytes, env)) {
+      const std::string text = "dropped: message dropped by kernel '" + id() + "' (drop_oldest: queue full)";
+      const auto reply = make_output_envelope(static_cast<std::uint32_t>(text.size()), 0, env.message_id(),
+                                              k_attachment_tag | src.id, k_envelope_flag_reply | k_envelope_flag_error);
+      send_to_attachment(&w, src.id, reply, std::as_bytes(std::span(text)));
+    }
+    src.requests.release();
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    ++n;
+  }
+  if (n != 0) src.requests.flush_release();
+  return n;
+}
+
 std::size_t kernel::poll(worker& w, std::size_t budget) {
   w.apply_changes();
-  if (!gate_open() || halted()) return 0;
+  if (halted()) return 0;
+  // drop_oldest requests are served even while the gate is closed: that is
+  // when rings fill up.
+  for (auto& s : w.sources) {
+    if (!s->broken && s->requests.shed_requested() != s->shed_done) shed(w, *s);
+  }
+  if (!gate_open()) return 0;
   std::size_t n = 0;
   if (w.serves_socket) {
     while (n < budget && queued_.load(std::memory_order_acquire) != 0 && handle_socket_message(w)) ++n;
@@ -338,6 +382,9 @@ std::size_t kernel::poll(worker& w, std::size_t budget) {
 bool kernel::idle(worker& w) {
   if (halted()) return true;
   if (w.changed.load(std::memory_order_seq_cst)) return false;
+  for (auto& s : w.sources) {
+    if (!s->broken && s->requests.shed_requested() != s->shed_done) return false;
+  }
   if (gate_open()) {
     if (w.serves_socket && queued_.load(std::memory_order_seq_cst) != 0) return false;
     for (auto& s : w.sources) {

@@ -161,6 +161,10 @@ class kernel : public std::enable_shared_from_this<kernel> {
 
  private:
   bool handle_socket_message(worker& w);
+  /// drop_oldest on a ring: drops the oldest records the client asked to shed.
+  std::size_t shed(worker& w, attachment_source& src);
+  /// Folds a departing attachment's producer-side counts into the kernel's.
+  void retire(const attachment_source& src);
   bool handle_ring_record(worker& w, attachment_source& src);
   void run_handler(worker& w, const pdc_message& msg, std::uint64_t queued_at_ns);
   void fail_waiting_sender(const envelope& env, errc code, const std::string& why);
@@ -199,6 +203,9 @@ class kernel : public std::enable_shared_from_this<kernel> {
 
   std::atomic<std::uint64_t> messages_in_{0}, messages_out_{0}, processed_{0}, dropped_{0}, rejected_{0},
       handler_errors_{0};
+  // Producer-side counts of attachments that are gone (control thread).
+  std::uint64_t retired_rejected_ = 0;
+  std::uint64_t retired_dropped_ = 0;
   mutable std::mutex error_mu_;
   std::string last_error_;  // guarded by error_mu_
 };

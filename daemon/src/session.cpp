@@ -305,7 +305,8 @@ void session::handle_attach(std::uint64_t rid, const wire::Attach& a) {
                grant->segment_bytes);
   flatbuffers::FlatBufferBuilder b(256);
   const auto reply =
-      wire::CreateAttachReply(b, grant->attachment_id, grant->segment_bytes, 0, 1, (*k)->params().max_message_bytes);
+      wire::CreateAttachReply(b, grant->attachment_id, grant->segment_bytes, 0, 1, (*k)->params().max_message_bytes,
+                              to_wire((*k)->params().policy), (*k)->params().block_timeout_ms);
   const auto msg = b.CreateString("");
   const auto resp = wire::CreateResponse(b, rid, 0, msg, wire::ResponseBody::AttachReply, reply.Union());
   b.Finish(wire::CreateServerFrame(b, wire::ServerBody::Response, resp.Union()));

@@ -2,6 +2,7 @@
 // and what the counters say. The kernel is deactivated so the queue fills.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -98,6 +99,125 @@ TEST_F(BackpressureTest, BlockMakesTheSenderWaitThenTimesOut) {
   auto st = sut_->status("k");
   ASSERT_TRUE(st);
   EXPECT_EQ(st->rejected, 2U);
+}
+
+}  // namespace
+}  // namespace pdc::test
+
+namespace pdc::test {
+namespace {
+
+// The same policies on an attachment's request ring: the client library
+// applies the kernel's policy (the ring's producer), and drop_oldest has the
+// kernel drop its oldest message. 1000-byte messages fill a 64 KiB ring.
+class RingBackpressureTest : public BackpressureTest {
+ protected:
+  struct outcome {
+    std::vector<errc> sends;
+    std::size_t accepted = 0;
+  };
+
+  outcome fill_ring(backpressure_policy policy, kernel_tier tier) {
+    launch_options o;
+    o.kernel_type = "echo";
+    o.kernel_id = "r";
+    o.tier = tier;
+    o.backpressure = policy;
+    o.max_message_bytes = 1024;
+    o.block_timeout_ms = 50;
+    EXPECT_TRUE(sut_->launch(o));
+    attach_options ao;
+    ao.request_ring_bytes = 64 * 1024;
+    auto a = sut_->attach("r", ao);
+    EXPECT_TRUE(a) << (a ? "" : a.err().what());
+    outcome out;
+    if (!a) return out;
+    attachment_ = std::move(a).value();
+    std::vector<std::byte> payload(1000);
+    for (std::uint32_t i = 0; i < 100; ++i) {
+      std::memcpy(payload.data(), &i, sizeof i);
+      const auto r = attachment_.send(payload);
+      out.sends.push_back(r.code());
+      if (r) ++out.accepted;
+    }
+    return out;
+  }
+
+  // Activates "r" and returns the ids (first 4 payload bytes) of what comes
+  // back, with error replies as -1 - their count so far.
+  std::vector<std::int64_t> collect() {
+    EXPECT_TRUE(sut_->activate("r"));
+    std::vector<std::int64_t> got;
+    for (;;) {
+      auto m = attachment_.receive(200'000'000);
+      if (!m) break;
+      if (m->is_error()) {
+        got.push_back(-1);
+        continue;
+      }
+      std::uint32_t id = 0;
+      std::memcpy(&id, m->payload.data(), sizeof id);
+      got.push_back(id);
+    }
+    return got;
+  }
+
+  attachment attachment_;
+};
+
+TEST_F(RingBackpressureTest, RejectRefusesOnceTheRingIsFull) {
+  const auto r = fill_ring(backpressure_policy::reject, kernel_tier::threaded);
+  ASSERT_GT(r.accepted, 10U);
+  ASSERT_LT(r.accepted, 100U);
+  for (std::size_t i = 0; i < r.sends.size(); ++i) {
+    EXPECT_EQ(r.sends[i], i < r.accepted ? errc::ok : errc::rejected) << i;
+  }
+  const auto got = collect();
+  ASSERT_EQ(got.size(), r.accepted);
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], static_cast<std::int64_t>(i));
+  auto st = sut_->status("r");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->rejected, 100 - r.accepted);
+}
+
+TEST_F(RingBackpressureTest, DropNewestDropsWhatDoesNotFit) {
+  const auto r = fill_ring(backpressure_policy::drop_newest, kernel_tier::async);
+  ASSERT_GT(r.accepted, 10U);
+  for (std::size_t i = 0; i < r.sends.size(); ++i) {
+    EXPECT_EQ(r.sends[i], i < r.accepted ? errc::ok : errc::dropped) << i;
+  }
+  const auto got = collect();
+  ASSERT_EQ(got.size(), r.accepted);
+  for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], static_cast<std::int64_t>(i));
+  auto st = sut_->status("r");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->dropped, 100 - r.accepted);
+}
+
+TEST_F(RingBackpressureTest, DropOldestKeepsTheNewestAndReportsTheDropped) {
+  const auto r = fill_ring(backpressure_policy::drop_oldest, kernel_tier::spin);
+  ASSERT_EQ(r.accepted, 100U) << "every send succeeds: the kernel makes room";
+  const auto got = collect();
+  // Error replies for the dropped oldest, then the newest in order.
+  std::size_t errors = 0;
+  while (errors < got.size() && got[errors] == -1) ++errors;
+  ASSERT_GT(errors, 0U);
+  ASSERT_EQ(got.size(), 100U);
+  for (std::size_t i = errors; i < got.size(); ++i) EXPECT_EQ(got[i], static_cast<std::int64_t>(i)) << i;
+  auto st = sut_->status("r");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->dropped, errors);
+}
+
+TEST_F(RingBackpressureTest, BlockWaitsThenTimesOutAndCountsARejection) {
+  const auto r = fill_ring(backpressure_policy::block, kernel_tier::async);
+  ASSERT_GT(r.accepted, 10U);
+  for (std::size_t i = r.accepted; i < r.sends.size(); ++i) EXPECT_EQ(r.sends[i], errc::timeout) << i;
+  const auto got = collect();
+  EXPECT_EQ(got.size(), r.accepted);
+  auto st = sut_->status("r");
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->rejected, 100 - r.accepted);
 }
 
 }  // namespace

@@ -142,8 +142,12 @@ inline constexpr std::size_t k_default_delivery_limit = 4096;
 
 /// What attachment::send does when the request ring has no room.
 enum class ring_full_policy : std::uint8_t {
-  wait = 0,  ///< Spin, then park until the kernel frees room; errc::timeout after full_timeout_ns.
-  fail = 1,  ///< Fail at once with errc::full; nothing is sent.
+  wait = 0,    ///< Spin, then park until the kernel frees room; errc::timeout after full_timeout_ns.
+  fail = 1,    ///< Fail at once with errc::full; nothing is sent.
+  kernel = 2,  ///< The kernel's backpressure policy (default): block waits up to its block timeout
+               ///< (then errc::timeout), reject fails with errc::rejected, drop_newest with
+               ///< errc::dropped, drop_oldest has the kernel drop its oldest message (its sender
+               ///< gets an error reply) and sends; refusals are counted in the kernel's metrics.
 };
 
 /// Polls an attachment makes before it parks (about 100-500 us): long enough
@@ -159,7 +163,7 @@ inline constexpr std::size_t k_attachment_reply_limit = 256;
 struct attach_options {
   std::uint32_t request_ring_bytes = 0;                         ///< Request ring capacity, bytes; 0 = daemon default.
   std::uint32_t reply_ring_bytes = 0;                           ///< Reply ring capacity, bytes; 0 = daemon default.
-  ring_full_policy full_policy = ring_full_policy::wait;        ///< What a send does when the request ring is full.
+  ring_full_policy full_policy = ring_full_policy::kernel;      ///< What a send does when the request ring is full.
   std::int64_t full_timeout_ns = k_attachment_full_timeout_ns;  ///< Longest wait for room (wait); negative = forever.
   wait_strategy wait = wait_strategy::spin_park(k_attachment_spins);  ///< How receive/request/a full send wait.
   std::size_t reply_limit = k_attachment_reply_limit;  ///< Messages request() sets aside for receive() (at least 1).

@@ -55,6 +55,9 @@ typedef struct pdc_attachment pdc_attachment;
 /* What an attachment's send does when its request ring is full (pdc_attach_options.full_policy). */
 #define PDC_FULL_WAIT 0 /* wait for room, up to full_timeout_ns, then PDC_E_TIMEOUT */
 #define PDC_FULL_FAIL 1 /* fail at once with PDC_E_FULL */
+#define PDC_FULL_KERNEL                                                             \
+  2 /* the kernel's backpressure policy (default): PDC_E_TIMEOUT, PDC_E_REJECTED or \
+       PDC_E_DROPPED, or drop_oldest's drop of the kernel's oldest message */
 
 /** Parameters of pdc_launch; zero means "daemon default" where noted. */
 typedef struct pdc_launch_options {
@@ -96,7 +99,7 @@ typedef struct pdc_attach_options {
   size_t struct_size;          /* sizeof(pdc_attach_options); set by pdc_attach_options_init */
   uint32_t request_ring_bytes; /* request ring capacity, bytes; 0 = daemon default */
   uint32_t reply_ring_bytes;   /* reply ring capacity, bytes; 0 = daemon default */
-  int32_t full_policy;         /* PDC_FULL_*; default PDC_FULL_WAIT */
+  int32_t full_policy;         /* PDC_FULL_*; default PDC_FULL_KERNEL */
   int64_t full_timeout_ns;     /* longest wait for room under PDC_FULL_WAIT; negative = forever; default 5 s */
   uint32_t spin_iterations;    /* polls before a wait parks; default keeps a busy ping-pong awake */
 } pdc_attach_options;

@@ -29,6 +29,13 @@ inline constexpr std::size_t k_record_align = 8;
 struct ring_control {
   /// Bytes ever published by the producer (monotonic; offset = pos & mask).
   alignas(k_ring_line) std::atomic<std::uint64_t> write_pos;
+  /// Producer-side counts, for the consumer's metrics: records the producer
+  /// refused (reject, block timeout) or dropped (drop_newest) on a full ring.
+  std::atomic<std::uint64_t> producer_rejected;
+  std::atomic<std::uint64_t> producer_dropped;
+  /// Running count of requests that the consumer drop its oldest record
+  /// (drop_oldest policy: only the consumer may remove records).
+  std::atomic<std::uint64_t> shed_requests;
   /// Bytes ever released by the consumer.
   alignas(k_ring_line) std::atomic<std::uint64_t> read_pos;
   /// Futex word: 1 while the consumer is parked (or about to), else 0.
@@ -162,6 +169,18 @@ class ring_producer {
   }
   /// Route consumer wake-ups to an eventfd instead of a futex (for event loops).
   void set_wake_fd(int fd) noexcept { wake_fd_ = fd; }
+  /// Counts a record refused on a full ring (metrics; relaxed: a statistic).
+  void count_rejected() noexcept { ctl_->producer_rejected.fetch_add(1, std::memory_order_relaxed); }
+  /// Counts a record dropped on a full ring (metrics).
+  void count_dropped() noexcept { ctl_->producer_dropped.fetch_add(1, std::memory_order_relaxed); }
+  /// Asks the consumer to drop its oldest record, and wakes it if parked.
+  void request_shed() noexcept {
+    // SYNC: shed_requests — seq_cst: a release for the consumer's acquire in
+    // shed_requested(), and ordered before the consumer_parked load below
+    // (Dekker pair with the consumer's park, as in commit()).
+    ctl_->shed_requests.fetch_add(1, std::memory_order_seq_cst);
+    if (ctl_->consumer_parked.load(std::memory_order_seq_cst) != 0) wake_consumer();
+  }
   [[nodiscard]] const ring_view_stats& stats() const noexcept { return stats_; }
   /// Bytes published and not yet released by the consumer (approximate).
   [[nodiscard]] std::uint64_t used_bytes() const noexcept {
@@ -306,6 +325,12 @@ class ring_consumer {
   }
   /// Route producer wake-ups to an eventfd instead of a futex.
   void set_wake_fd(int fd) noexcept { wake_fd_ = fd; }
+  /// How many times the producer asked for its oldest record to be dropped.
+  [[nodiscard]] std::uint64_t shed_requested() const noexcept {
+    // SYNC: shed_requests — acquire pairs with request_shed().
+    return ctl_->shed_requests.load(std::memory_order_seq_cst);
+  }
+
   [[nodiscard]] const ring_view_stats& stats() const noexcept { return stats_; }
   /// Bytes published and not yet consumed (approximate while the producer runs).
   [[nodiscard]] std::uint64_t used_bytes() const noexcept {
