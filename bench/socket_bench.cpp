@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "bench_daemon.hpp"
 #include "benches.hpp"
-#include "daemon.hpp"
 #include "pdc/client.hpp"
 #include "pdc/core/clock.hpp"
 
@@ -54,53 +54,15 @@ double bare_socket_stream(std::uint64_t count, std::uint64_t window) {
   return static_cast<double>(got) * 1e9 / static_cast<double>(t1 - t0);
 }
 
-// A pdcd in a child process, serving `socket` with the echo kernel "echo" active.
-pid_t start_daemon(const std::string& socket, const std::string& kernels_dir) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    daemon::daemon_config cfg;
-    cfg.socket_path = socket;
-    cfg.plugin_dirs = {kernels_dir};
-    cfg.plugins = {"pdc_echo.so"};
-    cfg.log_level = "warn";
-    daemon::startup_kernel k;
-    k.launch.kernel_type = "echo";
-    k.launch.kernel_id = "echo";
-    cfg.kernels.push_back(k);
-    daemon::set_log_level("warn");
-    auto d = daemon::daemon::create(cfg, true);
-    if (!d) {
-      std::fprintf(stderr, "pdcd: %s\n", d.err().what().c_str());
-      ::_exit(1);
-    }
-    (*d)->run();
-    ::_exit(0);
-  }
-  return pid;
-}
-
-std::optional<client> connect_with_retry(const std::string& socket) {
-  for (int i = 0; i < 2000; ++i) {
-    auto c = client::connect(socket, "pdc-bench");
-    if (c) return std::move(c).value();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 void run_socket(report& out, double scale, const std::string& kernels_dir) {
   const auto n = [&](double v) { return static_cast<std::uint64_t>(v * scale); };
-  const std::string socket =
-      (std::filesystem::temp_directory_path() / ("pdc-bench-" + std::to_string(::getpid()) + ".sock")).string();
-  const pid_t daemon_pid = start_daemon(socket, kernels_dir);
-  auto c = connect_with_retry(socket);
-  if (!c) {
-    std::fprintf(stderr, "pdc-bench: cannot reach the benchmark daemon at %s\n", socket.c_str());
-    ::kill(daemon_pid, SIGKILL);
-    std::exit(1);
-  }
+  daemon::startup_kernel echo;
+  echo.launch.kernel_type = "echo";
+  echo.launch.kernel_id = "echo";
+  bench_daemon pdcd(kernels_dir, {"pdc_echo.so"}, {echo});
+  auto c = std::optional<client>(pdcd.connect());
 
   out.add(latency_row("socket ping-pong xproc 64B (bare)", bare_socket_ping_pong(n(100'000))));
 
@@ -138,9 +100,6 @@ void run_socket(report& out, double scale, const std::string& kernels_dir) {
                           static_cast<double>(got) * 1e9 / static_cast<double>(now_ns() - t0));
   t.baseline = "socket stream xproc 64B window 128 (bare)";
   out.add(t);
-
-  ::kill(daemon_pid, SIGTERM);
-  ::waitpid(daemon_pid, nullptr, 0);
 }
 
 histogram bare_socket_ping_pong(std::uint64_t rounds) {

@@ -16,8 +16,8 @@
 #include <new>
 #include <thread>
 
+#include "bench_daemon.hpp"
 #include "benches.hpp"
-#include "daemon.hpp"
 #include "pdc/client.hpp"
 #include "pdc/core/clock.hpp"
 
@@ -65,35 +65,6 @@ histogram bare_futex_ping_pong(std::uint64_t rounds) {
   ::waitpid(pid, nullptr, 0);
   ::munmap(mem, sizeof(futex_pair));
   return h;
-}
-
-pid_t start_daemon(const std::string& socket, const std::string& kernels_dir) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    daemon::daemon_config cfg;
-    cfg.socket_path = socket;
-    cfg.plugin_dirs = {kernels_dir};
-    cfg.plugins = {"pdc_echo.so", "pdc_sink.so"};
-    cfg.log_level = "warn";
-    daemon::set_log_level("warn");
-    auto d = daemon::daemon::create(cfg, true);
-    if (!d) {
-      std::fprintf(stderr, "pdcd: %s\n", d.err().what().c_str());
-      ::_exit(1);
-    }
-    (*d)->run();
-    ::_exit(0);
-  }
-  return pid;
-}
-
-std::optional<client> connect_with_retry(const std::string& socket) {
-  for (int i = 0; i < 2000; ++i) {
-    auto c = client::connect(socket, "pdc-bench");
-    if (c) return std::move(c).value();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return std::nullopt;
 }
 
 bool launch(client& c, const std::string& type, const std::string& id, kernel_tier tier) {
@@ -194,15 +165,8 @@ void run_tiers(report& out, double scale, const std::string& kernels_dir) {
   out.add(latency_row("bare unix-socket ping-pong 64B", bare_socket_ping_pong(n(50'000))));
   out.add(throughput_row(stream_floor, bare_stream(n(10e6))));
 
-  const std::string socket =
-      (std::filesystem::temp_directory_path() / ("pdc-bench-" + std::to_string(::getpid()) + ".sock")).string();
-  const pid_t daemon_pid = start_daemon(socket, kernels_dir);
-  auto c = connect_with_retry(socket);
-  if (!c) {
-    std::fprintf(stderr, "pdc-bench: cannot reach the benchmark daemon at %s\n", socket.c_str());
-    ::kill(daemon_pid, SIGKILL);
-    std::exit(1);
-  }
+  bench_daemon pdcd(kernels_dir, {"pdc_echo.so", "pdc_sink.so"});
+  auto c = std::optional<client>(pdcd.connect());
   auto add_rt = [&](const std::string& name, const histogram& h) {
     auto r = latency_row(name, h);
     r.baseline = floor;
@@ -235,8 +199,6 @@ void run_tiers(report& out, double scale, const std::string& kernels_dir) {
     add_tp("tier1 async one-way throughput 64B batch 64 (pdc)", attach_one_way(*c, "s1", n(10e6), 64));
     (void)c->terminate("s1");
   }
-  ::kill(daemon_pid, SIGTERM);
-  ::waitpid(daemon_pid, nullptr, 0);
 }
 
 }  // namespace pdc::bench

@@ -24,17 +24,20 @@ bool message_queue::push(queued_message m) {
   return true;
 }
 
+queued_message message_queue::take_front(unsigned priority) {
+  auto& lane = *lanes_[priority];
+  queued_message m = std::move(lane.front());
+  lane.pop_front();
+  if (lane.empty()) clear_bit(occupied_, priority);
+  --size_;
+  return m;
+}
+
 std::optional<queued_message> message_queue::pop() {
   for (int w = 3; w >= 0; --w) {
     const auto word = occupied_[static_cast<std::size_t>(w)];
     if (word == 0) continue;
-    const unsigned p = static_cast<unsigned>(w) * 64 + 63 - static_cast<unsigned>(std::countl_zero(word));
-    auto& lane = *lanes_[p];
-    queued_message m = std::move(lane.front());
-    lane.pop_front();
-    if (lane.empty()) clear_bit(occupied_, p);
-    --size_;
-    return m;
+    return take_front(static_cast<unsigned>(w) * 64 + 63 - static_cast<unsigned>(std::countl_zero(word)));
   }
   return std::nullopt;
 }
@@ -43,13 +46,7 @@ std::optional<queued_message> message_queue::pop_oldest_lowest() {
   for (std::size_t w = 0; w < 4; ++w) {
     const auto word = occupied_[w];
     if (word == 0) continue;
-    const unsigned p = static_cast<unsigned>(w) * 64 + static_cast<unsigned>(std::countr_zero(word));
-    auto& lane = *lanes_[p];
-    queued_message m = std::move(lane.front());
-    lane.pop_front();
-    if (lane.empty()) clear_bit(occupied_, p);
-    --size_;
-    return m;
+    return take_front(static_cast<unsigned>(w) * 64 + static_cast<unsigned>(std::countr_zero(word)));
   }
   return std::nullopt;
 }

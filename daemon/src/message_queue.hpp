@@ -39,6 +39,8 @@ class message_queue {
   std::optional<queued_message> pop_oldest_lowest();
 
  private:
+  queued_message take_front(unsigned priority);
+
   std::size_t capacity_;
   std::size_t size_ = 0;
   // One FIFO lane per priority; `occupied_` marks non-empty lanes so pop is

@@ -185,13 +185,7 @@ TEST_P(AttachTest, KilledClientIsReclaimedWithoutLeaks) {
     }
     ::_exit(3);
   }
-  struct reaper {
-    pid_t pid;
-    ~reaper() {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } reap_child{child};
+  const child_reaper reap_child{child};
   ASSERT_TRUE(wait_until([&] {
     auto st = sut_->status("e");
     return st && st->messages_in > 500;

@@ -174,13 +174,7 @@ TEST_F(ClientTest, ClientKilledMidStreamDoesNotDisturbOthers) {
     while (!until.expired()) (void)c->send("e", bytes_of("flood"), {.ack = false});
     ::_exit(3);
   }
-  struct reaper {
-    pid_t pid;
-    ~reaper() {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  } reap_child{child};
+  const child_reaper reap_child{child};
   // Let the child get going (its messages show up in the kernel's counters).
   ASSERT_TRUE(wait_until([&] {
     auto st = sut_->status("e");

@@ -86,6 +86,16 @@ inline bool socket_answers(const std::string& path) {
   return ok;
 }
 
+/// Kills and reaps a forked child when it goes out of scope, so a failed
+/// assertion never leaves a child process running.
+struct child_reaper {
+  pid_t pid;
+  ~child_reaper() {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  }
+};
+
 /// A pdcd process serving a socket in a temporary folder, with the example
 /// plugins' folder as its plugin dir. Stopped with SIGTERM at destruction.
 class daemon_process {
