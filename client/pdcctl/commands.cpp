@@ -84,6 +84,8 @@ void command_set::add_lifecycle_commands(CLI::App& app) {
   launch->add_option("--block-timeout", launch_.block_timeout_ms, "Wait limit for block, ms (0: daemon default)");
   launch->add_option("--workers", launch_.workers, "Threads for the pool tier (0: daemon default)");
   launch->add_option("--cpu", launch_.cpu, "CPU to pin a spin kernel to (-1: none)")->capture_default_str();
+  launch->add_option("--idle-spin-us", launch_.idle_spin_us,
+                     "Tiers 2/3: polling before an idle worker parks, us (0: tier default)");
   launch->add_option("--config", launch_.config, "Text passed to the kernel type's create()");
 
   leaf(app, "activate", "Open a kernel's gate", which::activate)->add_option("id", target_, "Kernel id")->required();

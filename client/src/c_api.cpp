@@ -118,6 +118,7 @@ int pdc_launch(pdc_client* client, const pdc_launch_options* options) {
     o.config = text_or_empty(PDC_FIELD_OR(pdc_launch_options, options, config, nullptr));
     o.workers = PDC_FIELD_OR(pdc_launch_options, options, workers, 0U);
     o.cpu = PDC_FIELD_OR(pdc_launch_options, options, cpu, -1);
+    o.idle_spin_us = PDC_FIELD_OR(pdc_launch_options, options, idle_spin_us, 0U);
     return status_of(client, client->session.launch(o));
   });
 }

@@ -229,7 +229,7 @@ result<void> client::launch(const launch_options& o) {
     return wire::CreateLaunch(fbb, make_string(fbb, o.kernel_type), make_string(fbb, o.kernel_id),
                               static_cast<wire::Tier>(o.tier), o.capacity,
                               static_cast<wire::Backpressure>(o.backpressure), o.max_message_bytes, o.block_timeout_ms,
-                              make_string(fbb, o.config), o.workers, o.cpu);
+                              make_string(fbb, o.config), o.workers, o.cpu, o.idle_spin_us);
   });
   if (!r) return std::move(r).err();
   return ok();

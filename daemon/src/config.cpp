@@ -119,7 +119,7 @@ std::vector<std::string> get_strings(const toml::table& t, std::string_view key,
 startup_kernel parse_kernel(const toml::table& t, std::string_view source) {
   check_keys(t, source,
              {"type", "id", "tier", "capacity", "backpressure", "max_message_bytes", "block_timeout_ms", "config",
-              "workers", "cpu", "activate"},
+              "workers", "cpu", "activate", "idle_spin_us"},
              "[[kernel]]");
   startup_kernel k;
   k.launch.kernel_type = get_string(t, "type", source, "");
@@ -142,6 +142,7 @@ startup_kernel parse_kernel(const toml::table& t, std::string_view source) {
   k.launch.block_timeout_ms = get_u32(t, "block_timeout_ms", source, 0);
   k.launch.config = get_string(t, "config", source, "");
   k.launch.workers = get_u32(t, "workers", source, 0);
+  k.launch.idle_spin_us = get_u32(t, "idle_spin_us", source, 0);
   if (const auto* n = t.get("cpu")) {
     if (!n->is_integer()) fail(*n, source, "'cpu' must be an integer");
     k.launch.cpu = static_cast<std::int32_t>(*n->value<std::int64_t>());

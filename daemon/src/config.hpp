@@ -32,6 +32,9 @@ struct launch_request {
   std::string config;
   std::uint32_t workers = 0;
   std::int32_t cpu = -1;
+  /// Tiers 2/3: microseconds an idle worker keeps polling before it parks
+  /// (0: the tier's default, 5 us threaded, 50 us spin).
+  std::uint32_t idle_spin_us = 0;
 };
 
 /// A kernel the daemon launches at start.

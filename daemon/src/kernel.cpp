@@ -418,12 +418,15 @@ void kernel::unpark(worker& w) {
 }
 
 void kernel::idle_wait(worker& w, std::uint64_t max_wait_ns) {
-  const bool spin_tier = params_.tier_kind == tier::spin;
-  // Spin tier: ~50 us of polling before parking (keeps a 2-core machine
-  // alive when idle); threaded: ~5 us.
-  const std::uint32_t spins = spin_tier ? 20000 : 2000;
-  for (std::uint32_t i = 0; i < spins; ++i) {
+  // Poll for a while before parking: by default ~50 us on the spin tier
+  // (then park, so an idle kernel does not starve a small machine), ~5 us
+  // otherwise; `idle_spin_us` at launch overrides it.
+  const std::uint64_t spin_ns = params_.idle_spin_us != 0 ? std::uint64_t{params_.idle_spin_us} * 1000
+                                                          : (params_.tier_kind == tier::spin ? 50'000 : 5'000);
+  const std::uint64_t until = now_ns() + spin_ns;
+  for (std::uint32_t i = 0;; ++i) {
     if (!idle(w) || stopping()) return;
+    if (i % 64 == 0 && now_ns() >= until) break;
     cpu_relax();
   }
   if (!prepare_park(w)) return;

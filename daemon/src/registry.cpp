@@ -88,6 +88,10 @@ result<void> registry::check_launch(const launch_request& req, const kernel_type
   if (req.tier_kind == tier::pool && (req.workers < 1 || req.workers > 64)) {
     return make_error(errc::invalid_argument, "a pool needs 1 to 64 workers (got " + std::to_string(req.workers) + ")");
   }
+  if (req.idle_spin_us > 10'000'000) {
+    return make_error(errc::invalid_argument,
+                      "idle spin of " + std::to_string(req.idle_spin_us) + " us is above the 10 s limit");
+  }
   if (req.cpu >= 0 && req.tier_kind != tier::spin && req.tier_kind != tier::threaded) {
     return make_error(errc::invalid_argument, "CPU pinning (--cpu) applies to the spin and threaded tiers only");
   }

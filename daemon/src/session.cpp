@@ -173,6 +173,7 @@ void session::handle(const wire::Request& req) {
       lr.config = str(l->config());
       lr.workers = l->workers();
       lr.cpu = l->cpu();
+      lr.idle_spin_us = l->idle_spin_us();
       auto r = reg.launch(std::move(lr));
       return r ? respond(rid, errc::ok) : respond(rid, r.err());
     }

@@ -210,6 +210,30 @@ TEST_P(AttachTest, AttachmentSurvivesDeactivateAndActivate) {
   EXPECT_TRUE(a->request(std::as_bytes(std::span("again", 5)), k_wait_ns));
 }
 
+TEST(AttachIdleSpin, ShortIdleSpinStillServesAndAnAbsurdOneIsRefused) {
+  daemon_process daemon{{"--load", "pdc_echo.so"}};
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto c = client::connect(daemon.socket(), "idle-spin");
+  ASSERT_TRUE(c) << c.err().what();
+  launch_options o;
+  o.kernel_type = "echo";
+  o.kernel_id = "lazy";
+  o.tier = kernel_tier::spin;
+  o.idle_spin_us = 20'000'000;
+  auto refused = c->launch(o);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.code(), errc::invalid_argument);
+  o.idle_spin_us = 1;  // parks almost at once: every message needs a wake-up
+  ASSERT_TRUE(c->launch(o));
+  ASSERT_TRUE(c->activate("lazy"));
+  auto a = c->attach("lazy");
+  ASSERT_TRUE(a) << a.err().what();
+  for (int i = 0; i < 200; ++i) {
+    auto r = a->request(std::as_bytes(std::span("z", 1)), k_wait_ns);
+    ASSERT_TRUE(r) << r.err().what();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryTier, AttachTest,
                          ::testing::Values(kernel_tier::async, kernel_tier::threaded, kernel_tier::pool,
                                            kernel_tier::spin),

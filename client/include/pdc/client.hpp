@@ -110,6 +110,7 @@ struct launch_options {
   std::string config;                                             ///< Text handed to the type's create().
   std::uint32_t workers = 0;                                      ///< Threads for the pool tier; 0 = default.
   std::int32_t cpu = -1;                                          ///< CPU to pin a spin kernel to; -1 = none.
+  std::uint32_t idle_spin_us = 0;  ///< Tiers 2/3: polling before an idle worker parks, us; 0 = tier default.
 };
 
 /// Per-message options of `client::send` and `client::request`.

@@ -72,6 +72,7 @@ typedef struct pdc_launch_options {
   const char* config;         /* text handed to the type's create(); NULL = none */
   uint32_t workers;           /* threads for the pool tier; 0 = default */
   int32_t cpu;                /* CPU to pin a spin kernel to; -1 = none */
+  uint32_t idle_spin_us;      /* tiers 2/3: polling before an idle worker parks, us; 0 = tier default */
 } pdc_launch_options;
 
 /** Per-message options of pdc_send and pdc_request. */
