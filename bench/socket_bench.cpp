@@ -22,7 +22,9 @@ namespace {
 
 constexpr std::size_t k_msg = 64;
 
-double bare_socket_stream(std::uint64_t count, std::uint64_t window) {
+// A child process that echoes `count` 64-byte packets on a SEQPACKET pair;
+// returns the parent's end and the child's pid.
+std::pair<int, pid_t> start_socket_echo(std::uint64_t count) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) std::exit(1);
   const pid_t pid = ::fork();
@@ -36,20 +38,25 @@ double bare_socket_stream(std::uint64_t count, std::uint64_t window) {
     ::_exit(0);
   }
   ::close(sv[1]);
+  return {sv[0], pid};
+}
+
+double bare_socket_stream(std::uint64_t count, std::uint64_t window) {
+  const auto [fd, pid] = start_socket_echo(count);
   std::array<char, k_msg> buf{};
   std::uint64_t sent = 0;
   std::uint64_t got = 0;
   const auto t0 = now_ns();
   while (got < count) {
     while (sent < count && sent - got < window) {
-      if (::send(sv[0], buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) break;
+      if (::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) break;
       ++sent;
     }
-    if (::recv(sv[0], buf.data(), buf.size(), 0) <= 0) break;
+    if (::recv(fd, buf.data(), buf.size(), 0) <= 0) break;
     ++got;
   }
   const auto t1 = now_ns();
-  ::close(sv[0]);
+  ::close(fd);
   ::waitpid(pid, nullptr, 0);
   return static_cast<double>(got) * 1e9 / static_cast<double>(t1 - t0);
 }
@@ -103,28 +110,16 @@ void run_socket(report& out, double scale, const std::string& kernels_dir) {
 }
 
 histogram bare_socket_ping_pong(std::uint64_t rounds) {
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) std::exit(1);
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(sv[0]);
-    std::array<char, k_msg> buf{};
-    for (std::uint64_t i = 0; i < rounds; ++i) {
-      if (::recv(sv[1], buf.data(), buf.size(), 0) <= 0) ::_exit(1);
-      if (::send(sv[1], buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) ::_exit(1);
-    }
-    ::_exit(0);
-  }
-  ::close(sv[1]);
+  const auto [fd, pid] = start_socket_echo(rounds);
   std::array<char, k_msg> buf{};
   histogram h;
   for (std::uint64_t i = 0; i < rounds; ++i) {
     const auto t0 = now_ns();
-    if (::send(sv[0], buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) break;
-    if (::recv(sv[0], buf.data(), buf.size(), 0) <= 0) break;
+    if (::send(fd, buf.data(), buf.size(), MSG_NOSIGNAL) <= 0) break;
+    if (::recv(fd, buf.data(), buf.size(), 0) <= 0) break;
     if (i >= rounds / 10) h.record(now_ns() - t0);
   }
-  ::close(sv[0]);
+  ::close(fd);
   ::waitpid(pid, nullptr, 0);
   return h;
 }
