@@ -205,7 +205,8 @@ result<daemon_config> load_config_file(const std::string& path) {
   text << in.rdbuf();
   auto cfg = parse_config(text.str(), path);
   if (!cfg) return cfg;
-  const auto base = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  const auto base = std::filesystem::absolute(path, ec).parent_path();
   for (auto& dir : cfg->plugin_dirs) {
     if (!dir.empty() && dir.front() != '/') dir = (base / dir).lexically_normal().string();
   }
