@@ -382,14 +382,13 @@ std::size_t kernel::poll(worker& w, std::size_t budget) {
 bool kernel::idle(worker& w) {
   if (halted()) return true;
   if (w.changed.load(std::memory_order_seq_cst)) return false;
+  const bool open = gate_open();
+  if (open && w.serves_socket && queued_.load(std::memory_order_seq_cst) != 0) return false;
+  // One pass over the rings: drop_oldest requests count even with the gate closed.
   for (auto& s : w.sources) {
-    if (!s->broken && s->requests.shed_requested() != s->shed_done) return false;
-  }
-  if (gate_open()) {
-    if (w.serves_socket && queued_.load(std::memory_order_seq_cst) != 0) return false;
-    for (auto& s : w.sources) {
-      if (!s->broken && s->requests.has_data()) return false;
-    }
+    if (s->broken) continue;
+    if (s->requests.shed_requested() != s->shed_done) return false;
+    if (open && s->requests.has_data()) return false;
   }
   return true;
 }
