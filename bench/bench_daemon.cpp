@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "daemon.hpp"
+#include "app/daemon.hpp"
 
 namespace pdc::bench {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "config.hpp"
+#include "app/config.hpp"
 #include "pdc/client.hpp"
 
 namespace pdc::bench {

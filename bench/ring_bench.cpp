@@ -76,7 +76,7 @@ histogram pdc_ping_pong(std::uint64_t rounds) {
     auto in = mine->consumer(0);
     auto out = mine->producer(1);
     for (std::uint64_t i = 0; i < rounds; ++i) {
-      if (in.wait_for_data(wait_strategy::spin(), deadline::after_ns(10'000'000'000)) != errc::ok) ::_exit(3);
+      if (in.wait_for_data(idle_strategy::spin(), deadline::after_ns(10'000'000'000)) != errc::ok) ::_exit(3);
       auto r = in.try_peek();
       auto w = out.try_reserve(r.bytes.size());
       std::memcpy(w.bytes.data(), r.bytes.data(), r.bytes.size());
@@ -94,7 +94,7 @@ histogram pdc_ping_pong(std::uint64_t rounds) {
     auto w = out.try_reserve(k_msg);
     std::memcpy(w.bytes.data(), msg.data(), k_msg);
     out.commit();
-    if (in.wait_for_data(wait_strategy::spin(), deadline::after_ns(10'000'000'000)) != errc::ok) break;
+    if (in.wait_for_data(idle_strategy::spin(), deadline::after_ns(10'000'000'000)) != errc::ok) break;
     auto r = in.try_peek();
     std::memcpy(msg.data(), r.bytes.data(), k_msg);
     in.release();

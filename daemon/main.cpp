@@ -6,8 +6,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 
-#include "config.hpp"
-#include "daemon.hpp"
+#include "app/config.hpp"
+#include "app/daemon.hpp"
+#include "server/dispatch.hpp"
 
 namespace {
 
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   app.add_option("--capacity", capacity, "Default kernel queue capacity (messages)")->check(CLI::PositiveNumber);
   app.add_option("--max-message", max_message, "Largest message payload (bytes)")->check(CLI::PositiveNumber);
-  app.set_version_flag("--version", "pdcd 0.1.0");
+  app.set_version_flag("--version", pdc::daemon::k_daemon_version);
   CLI11_PARSE(app, argc, argv);
 
   setup_logging();

@@ -24,6 +24,21 @@ void print_json(context& ctx, const detail::json_writer& w) {
   ctx.out << w.str() << '\n';
 }
 
+// Every name of a kind, as the CLI accepts it.
+template <typename E, std::size_t N>
+std::vector<std::string> names_of(const E (&all)[N]) {
+  std::vector<std::string> out;
+  for (const E e : all) out.emplace_back(to_string(e));
+  return out;
+}
+
+template <typename E, std::size_t N>
+std::string choices_of(const E (&all)[N]) {
+  std::string out;
+  for (const E e : all) out += (out.empty() ? "" : "|") + std::string(to_string(e));
+  return out;
+}
+
 template <typename T>
 void print_json_value(context& ctx, const T& value) {
   detail::json_writer w(2);
@@ -73,19 +88,23 @@ void command_set::add_lifecycle_commands(CLI::App& app) {
   auto* launch = leaf(app, "launch", "Launch a kernel (gated until activated)", which::launch);
   launch->add_option("type", launch_.kernel_type, "Kernel type")->required();
   launch->add_option("--id", launch_.kernel_id, "Kernel id (unique)")->required();
-  launch->add_option("--tier", tier_name_, "async|threaded|spin|pool")
-      ->check(CLI::IsMember({"async", "threaded", "spin", "pool"}))
+  launch->add_option("--tier", tier_name_, choices_of(k_all_tiers))
+      ->check(CLI::IsMember(names_of(k_all_tiers)))
       ->capture_default_str();
   launch->add_option("--capacity", launch_.capacity, "Queue capacity, messages (0: daemon default)");
-  launch->add_option("--backpressure", backpressure_name_, "block|reject|drop_oldest|drop_newest")
-      ->check(CLI::IsMember({"block", "reject", "drop_oldest", "drop_newest"}))
+  launch->add_option("--backpressure", backpressure_name_, choices_of(k_all_backpressure_policies))
+      ->check(CLI::IsMember(names_of(k_all_backpressure_policies)))
       ->capture_default_str();
   launch->add_option("--max-message", launch_.max_message_bytes, "Largest payload, bytes (0: daemon default)");
   launch->add_option("--block-timeout", launch_.block_timeout_ms, "Wait limit for block, ms (0: daemon default)");
-  launch->add_option("--workers", launch_.workers, "Threads for the pool tier (0: daemon default)");
-  launch->add_option("--cpu", launch_.cpu, "CPU to pin a spin kernel to (-1: none)")->capture_default_str();
+  launch->add_option("--workers", launch_.workers,
+                     "Pool tier: workers (private pool: its threads, default 2; named pool: default 1)");
+  launch->add_option("--pool", launch_.pool, "Pool tier: run on this named pool of the daemon (pdcctl pools)");
+  launch->add_option("--cpu", launch_.cpu, "CPU to pin a spin or threaded kernel to (-1: none)")->capture_default_str();
   launch->add_option("--idle-spin-us", launch_.idle_spin_us,
-                     "Tiers 2/3: polling before an idle worker parks, us (0: tier default)");
+                     "Polling before an idle worker parks, us (0: the tier's default)");
+  launch->add_flag("--no-latency-metrics", no_latency_metrics_,
+                   "Do not record the queue-wait and processing histograms");
   launch->add_option("--config", launch_.config, "Text passed to the kernel type's create()");
 
   leaf(app, "activate", "Open a kernel's gate", which::activate)->add_option("id", target_, "Kernel id")->required();
@@ -106,6 +125,7 @@ void command_set::add_lifecycle_commands(CLI::App& app) {
 
 void command_set::add_query_commands(CLI::App& app) {
   leaf(app, "list", "List kernels", which::list);
+  leaf(app, "pools", "List the daemon's named thread pools and their kernels", which::pools);
   leaf(app, "status", "Kernel status: a table of all, or one kernel in detail", which::status)
       ->add_option("id", target_, "Kernel id (omit for all)");
   auto* metrics = leaf(app, "metrics", "Kernel metrics and latency histograms", which::metrics);
@@ -136,8 +156,13 @@ void command_set::add_message_commands(CLI::App& app) {
 
 result<void> command_set::prepare() {
   if (chosen_ == which::launch) {
-    launch_.tier = parse_tier(tier_name_).value_or(kernel_tier::async);
-    launch_.backpressure = parse_backpressure(backpressure_name_).value_or(backpressure_policy::block);
+    auto tier = parse_tier(tier_name_);
+    if (!tier) return std::move(tier).err();
+    auto policy = parse_backpressure(backpressure_name_);
+    if (!policy) return std::move(policy).err();
+    launch_.tier = *tier;
+    launch_.backpressure = *policy;
+    launch_.latency_metrics = !no_latency_metrics_;
   }
   if (chosen_ != which::send) return ok();
   send_opts_.priority = static_cast<std::uint8_t>(priority_);
@@ -181,6 +206,7 @@ result<void> command_set::run(context& ctx) {
     case which::list:
     case which::status:
     case which::metrics:
+    case which::pools:
       return run_query(ctx);
     case which::send:
       return run_send(ctx);
@@ -279,6 +305,16 @@ result<void> command_set::run_lifecycle(context& ctx) {
 }
 
 result<void> command_set::run_query(context& ctx) {
+  if (chosen_ == which::pools) {
+    auto pools = ctx.session.pools();
+    if (!pools) return std::move(pools).err();
+    if (ctx.json) {
+      print_json_value(ctx, std::span<const pool_info>(*pools));
+    } else {
+      ctx.out << render_pool_table(*pools);
+    }
+    return ok();
+  }
   if (chosen_ == which::metrics) {
     const auto format = prometheus_ ? metrics_format::prometheus : metrics_format::structured;
     auto m = ctx.session.metrics(target_, format);
@@ -336,7 +372,11 @@ result<void> command_set::run_send(context& ctx) {
     print_message(ctx, *reply);
     return ok();
   }
-  auto id = ctx.session.send(kernel_id_, payload_, send_opts_);
+  // Nobody will wait for an answer: the kernel's reply becomes an output
+  // (to its subscribers, pdcctl recv), not a dead letter.
+  send_options opts = send_opts_;
+  opts.no_reply = true;
+  auto id = ctx.session.send(kernel_id_, payload_, opts);
   if (!id) return std::move(id).err();
   if (ctx.json) {
     detail::json_writer w(2);

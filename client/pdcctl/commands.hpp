@@ -54,6 +54,7 @@ class command_set {
     metrics,
     connect,
     disconnect,
+    pools,
   };
 
   void add_plugin_commands(CLI::App& app);
@@ -80,6 +81,7 @@ class command_set {
   bool drop_ = false;
   std::uint32_t terminate_timeout_ms_ = 5000;
   bool prometheus_ = false;
+  bool no_latency_metrics_ = false;
   // send / recv
   std::string data_text_;
   std::string data_file_;

@@ -128,12 +128,16 @@ std::string render_kernel_detail(const kernel_info& k) {
       {"kernel", k.kernel_id},
       {"type", k.kernel_type + (k.plugin.empty() ? "" : " (plugin " + k.plugin + ")")},
       {"state", std::string(to_string(k.state))},
-      {"tier", std::string(to_string(k.tier))},
+      {"tier", std::string(to_string(k.tier)) + (k.pool.empty() ? "" : " (pool " + k.pool + ")") + ", " +
+                   std::to_string(k.workers) + (k.workers == 1 ? " worker" : " workers")},
       {"backpressure", std::string(to_string(k.backpressure))},
       {"queue", queue_text(k) + " messages"},
       {"max message", std::to_string(k.max_message_bytes) + " bytes"},
-      {"messages", "in " + std::to_string(k.messages_in) + ", out " + std::to_string(k.messages_out)},
+      {"messages", "in " + std::to_string(k.messages_in) + ", out " + std::to_string(k.messages_out) + ", processed " +
+                       std::to_string(k.processed)},
       {"dropped", std::to_string(k.dropped)},
+      {"dead letters", std::to_string(k.dead_letters)},
+      {"malformed", std::to_string(k.malformed)},
       {"rejected", std::to_string(k.rejected)},
       {"errors", std::to_string(k.handler_errors)},
       {"last error", k.last_error.empty() ? "-" : k.last_error},
@@ -147,6 +151,7 @@ std::string render_kernel_detail(const kernel_info& k) {
     out += value;
     out += '\n';
   }
+  if (!k.latency_metrics) return out + "\nlatency histograms are off for this kernel (--no-latency-metrics)\n";
   text_table latency(with_latency_columns({{"LATENCY"}}));
   latency.add_row(latency_row({"queue wait"}, k.queue_wait));
   latency.add_row(latency_row({"processing"}, k.processing));
@@ -168,6 +173,16 @@ std::string render_plugin_table(std::span<const plugin_info> plugins) {
   text_table t({{"PLUGIN"}, {"VERSION"}, {"KERNELS", true}, {"TYPES"}, {"PATH"}});
   for (const auto& p : plugins) {
     t.add_row({p.name, p.version, std::to_string(p.live_kernels), join(p.kernel_types, ","), p.path});
+  }
+  return t.render();
+}
+
+std::string render_pool_table(std::span<const pool_info> pools) {
+  if (pools.empty()) return "no pools (define them with [[pool]] in pdcd's config)\n";
+  text_table t({{"POOL"}, {"THREADS", true}, {"IDLE_SPIN", true}, {"KERNELS"}});
+  for (const auto& p : pools) {
+    t.add_row({p.name, std::to_string(p.threads), std::to_string(p.idle_spin_us) + "us",
+               p.kernels.empty() ? "-" : join(p.kernels, ",")});
   }
   return t.render();
 }

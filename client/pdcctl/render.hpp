@@ -45,4 +45,7 @@ std::string render_metrics_table(std::span<const kernel_info> kernels);
 /// `pdcctl plugin list`.
 std::string render_plugin_table(std::span<const plugin_info> plugins);
 
+/// `pdcctl pools`: name, threads, idle spin, kernels.
+std::string render_pool_table(std::span<const pool_info> pools);
+
 }  // namespace pdc::ctl

@@ -13,8 +13,8 @@
 #include <utility>
 
 #include "attachment_open.hpp"
+#include "pdc/core/attachment.hpp"
 #include "pdc/core/clock.hpp"
-#include "pdc/core/segment.hpp"
 #include "pdc/core/spsc_ring.hpp"
 #include "reply_error.hpp"
 #include "session.hpp"
@@ -26,7 +26,7 @@ namespace {
 // daemon that dies closes no ring, only its socket tells.
 constexpr std::uint64_t k_hangup_check_ns = 25'000'000;
 // Ring close reason meaning plain "closed"; other reasons are errc values.
-constexpr std::uint32_t k_reason_closed = 1;
+constexpr std::uint32_t k_reason_closed = k_ring_closed;
 
 deadline earlier(deadline a, deadline b) noexcept {
   return a.at_ns() <= b.at_ns() ? a : b;
@@ -42,8 +42,8 @@ error detached_error() {
 
 // The same strategy without its spin phase: after the first slice of a long
 // wait has spun, later slices go straight to parking.
-wait_strategy without_spin(wait_strategy w) noexcept {
-  if (w.mode != wait_strategy::kind::spin) w.spin_iterations = 0;
+idle_strategy without_spin(idle_strategy w) noexcept {
+  if (w.mode != idle_strategy::kind::spin) w.spin_ns = 0;
   return w;
 }
 
@@ -62,10 +62,10 @@ class release_on_exit {
 }  // namespace
 
 struct attachment::state {
-  state(detail::attach_parts&& p, segment&& s, std::uint32_t max_bytes)
-      : seg(std::move(s)),
-        requests(seg.producer(p.request_ring)),
-        replies(seg.consumer(p.reply_ring)),
+  state(detail::attach_parts&& p, attachment_client_view&& v, std::uint32_t max_bytes)
+      : view(std::move(v)),
+        requests(view.requests()),
+        replies(view.replies()),
         doorbell(std::move(p.doorbell_fd)),
         hangup_probe(std::move(p.hangup_probe)),
         link(std::move(p.link)),
@@ -98,8 +98,7 @@ struct attachment::state {
     if (rings_closed) return;
     rings_closed = true;
     flush();
-    requests.close(k_reason_closed);
-    replies.close(k_reason_closed);
+    view.close(k_reason_closed);
   }
 
   error fail(error e) {
@@ -154,7 +153,7 @@ struct attachment::state {
 
   // The next record of the reply ring (peeked, not released), waiting until `dl`.
   result<std::span<const std::byte>> next_record(deadline dl) {
-    wait_strategy strategy = wait;
+    idle_strategy strategy = wait;
     for (;;) {
       if (broken) return *broken;
       auto slot = replies.try_peek();
@@ -223,26 +222,26 @@ struct attachment::state {
     const std::string where = "kernel '" + kernel_id + "' request ring is full";
     switch (kernel_policy) {
       case backpressure_policy::reject:
-        requests.count_rejected();
+        view.count_rejected();
         return make_error(errc::rejected, where + " (policy reject); message refused");
       case backpressure_policy::drop_newest:
-        requests.count_dropped();
+        view.count_dropped();
         return make_error(errc::dropped, where + " (policy drop_newest); message dropped");
       case backpressure_policy::drop_oldest:
         // Only the kernel may remove records: ask it to drop its oldest.
-        requests.request_shed();
+        view.request_shed();
         break;
       case backpressure_policy::block:
         break;
     }
     auto room = wait_for_room(record_bytes, kernel_block_ns);
-    if (!room && room.code() == errc::timeout) requests.count_rejected();
+    if (!room && room.code() == errc::timeout) view.count_rejected();
     return room;
   }
 
   result<void> wait_for_room(std::size_t record_bytes, std::int64_t timeout_ns) {
     const deadline dl = deadline::after_ns(timeout_ns);
-    wait_strategy strategy = wait;
+    idle_strategy strategy = wait;
     for (;;) {
       set_aside_replies();
       const auto slice = earlier(dl, deadline::after_ns(k_hangup_check_ns));
@@ -260,9 +259,9 @@ struct attachment::state {
     }
   }
 
-  segment seg;             // the mapping both views point into
-  ring_producer requests;  // client -> kernel
-  ring_consumer replies;   // kernel -> client
+  attachment_client_view view;  // the segment and both rings
+  ring_producer& requests;      // client -> kernel (in `view`)
+  ring_consumer& replies;       // kernel -> client (in `view`)
   detail::unique_fd doorbell;
   detail::unique_fd hangup_probe;
   std::weak_ptr<detail::session> link;
@@ -273,11 +272,12 @@ struct attachment::state {
   std::int64_t full_timeout_ns;
   backpressure_policy kernel_policy;
   std::int64_t kernel_block_ns;
-  wait_strategy wait;
+  idle_strategy wait;
   std::size_t reply_limit;
 
   std::uint64_t last_message_id = 0;
-  std::size_t unflushed = 0;  // reserved by begin_send, not yet committed
+  std::size_t unflushed = 0;   // reserved by begin_send, not yet committed
+  std::uint64_t batch_ns = 0;  // send timestamp of the messages reserved since the last commit
   std::deque<received_message> set_aside;
   std::uint64_t dropped = 0;
   std::optional<error> broken;  // sticky: daemon gone or a corrupt ring
@@ -292,29 +292,23 @@ result<attachment> detail::open_attachment(attach_parts&& parts) {
   if (!parts.doorbell_fd.valid() || !parts.hangup_probe.valid()) {
     return make_error(errc::invalid_argument, who + ": missing doorbell or socket descriptor");
   }
-  auto seg = segment::open(parts.segment_fd.release());
-  if (!seg) {
-    auto e = std::move(seg).err();
+  auto view = attachment_client_view::open(parts.segment_fd.release());
+  if (!view) {
+    auto e = std::move(view).err();
     e.message = who + ": " + e.what();
     return e;
   }
-  if (parts.segment_bytes != 0 && parts.segment_bytes != seg->size_bytes()) {
-    return make_error(errc::protocol_error, who + ": the segment is " + std::to_string(seg->size_bytes()) +
+  if (parts.segment_bytes != 0 && parts.segment_bytes != view->seg().size_bytes()) {
+    return make_error(errc::protocol_error, who + ": the segment is " + std::to_string(view->seg().size_bytes()) +
                                                 " bytes, pdcd announced " + std::to_string(parts.segment_bytes));
   }
-  const std::uint32_t rings = seg->ring_count();
-  if (parts.request_ring >= rings || parts.reply_ring >= rings || parts.request_ring == parts.reply_ring) {
-    return make_error(errc::protocol_error, who + ": rings " + std::to_string(parts.request_ring) + " and " +
-                                                std::to_string(parts.reply_ring) + " are not two of the segment's " +
-                                                std::to_string(rings));
-  }
-  const std::uint32_t record_limit = seg->ring(parts.request_ring).max_record_bytes;
+  const std::uint32_t record_limit = view->max_record_bytes();
   if (record_limit < sizeof(envelope)) {
     return make_error(errc::corrupt_segment, who + ": the request ring cannot hold an envelope");
   }
   const auto ring_limit = static_cast<std::uint32_t>(record_limit - sizeof(envelope));
   const std::uint32_t limit = parts.max_message_bytes == 0 ? ring_limit : std::min(parts.max_message_bytes, ring_limit);
-  return attachment(std::make_unique<attachment::state>(std::move(parts), std::move(seg).value(), limit));
+  return attachment(std::make_unique<attachment::state>(std::move(parts), std::move(view).value(), limit));
 }
 
 attachment::attachment() noexcept = default;
@@ -342,7 +336,7 @@ std::uint32_t attachment::max_message_bytes() const noexcept {
   return state_ ? state_->max_message_bytes : 0;
 }
 
-void attachment::set_wait_strategy(const wait_strategy& strategy) noexcept {
+void attachment::set_wait_strategy(const idle_strategy& strategy) noexcept {
   if (state_) state_->wait = strategy;
 }
 
@@ -386,8 +380,10 @@ result<send_slot> attachment::begin_send(std::size_t payload_bytes, const send_o
   if (!slot) return make_error(slot.status, "cannot reserve room in the request ring");
 
   const std::uint64_t message_id = ++s.last_message_id;
-  const envelope env = make_envelope(message_id, static_cast<std::uint32_t>(payload_bytes), now_ns(), 0, s.id,
-                                     opts.type_id, 0, opts.priority);
+  // One clock read per batch: messages published by one commit share a timestamp.
+  if (s.unflushed == 0) s.batch_ns = now_ns();
+  const envelope env = make_envelope(message_id, static_cast<std::uint32_t>(payload_bytes), s.batch_ns, 0, s.id,
+                                     opts.type_id, opts.no_reply ? k_envelope_flag_no_reply : 0, opts.priority);
   std::memcpy(slot.bytes.data(), &env, sizeof env);
   ++s.unflushed;
   return send_slot{message_id, slot.bytes.subspan(sizeof env)};

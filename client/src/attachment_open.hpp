@@ -15,8 +15,6 @@ namespace pdc::detail {
 struct attach_parts {
   std::uint64_t attachment_id = 0;
   std::uint64_t segment_bytes = 0;                                 ///< As announced; 0 = not checked.
-  std::uint32_t request_ring = 0;                                  ///< Ring index the client produces into.
-  std::uint32_t reply_ring = 1;                                    ///< Ring index the client consumes from.
   std::uint32_t max_message_bytes = 0;                             ///< Payload limit announced; 0 = the ring's.
   backpressure_policy kernel_policy = backpressure_policy::block;  ///< The kernel's policy for a full ring.
   std::uint32_t block_timeout_ms = 5000;                           ///< The kernel's block wait limit.

@@ -94,6 +94,7 @@ void pdc_launch_options_init(pdc_launch_options* options) {
   options->tier = PDC_TIER_ASYNC;
   options->backpressure = PDC_BACKPRESSURE_BLOCK;
   options->cpu = -1;
+  options->latency_metrics = 1;
 }
 
 int pdc_launch(pdc_client* client, const pdc_launch_options* options) {
@@ -101,24 +102,26 @@ int pdc_launch(pdc_client* client, const pdc_launch_options* options) {
     if (options == nullptr) return fail(client, pdc::errc::invalid_argument, "launch options are NULL");
     const int32_t tier = PDC_FIELD_OR(pdc_launch_options, options, tier, PDC_TIER_ASYNC);
     const int32_t policy = PDC_FIELD_OR(pdc_launch_options, options, backpressure, PDC_BACKPRESSURE_BLOCK);
-    if (tier < PDC_TIER_ASYNC || tier > PDC_TIER_POOL) {
-      return fail(client, pdc::errc::invalid_argument, "tier is not a PDC_TIER_* value");
-    }
-    if (policy < PDC_BACKPRESSURE_BLOCK || policy > PDC_BACKPRESSURE_DROP_NEWEST) {
+    auto t = pdc::tier_from_value(static_cast<std::uint32_t>(tier));
+    if (tier < 0 || !t) return fail(client, pdc::errc::invalid_argument, "tier is not a PDC_TIER_* value");
+    auto p = pdc::backpressure_from_value(static_cast<std::uint32_t>(policy));
+    if (policy < 0 || !p) {
       return fail(client, pdc::errc::invalid_argument, "backpressure is not a PDC_BACKPRESSURE_* value");
     }
     pdc::launch_options o;
     o.kernel_type = text_or_empty(PDC_FIELD_OR(pdc_launch_options, options, kernel_type, nullptr));
     o.kernel_id = text_or_empty(PDC_FIELD_OR(pdc_launch_options, options, kernel_id, nullptr));
-    o.tier = static_cast<pdc::kernel_tier>(tier);
+    o.tier = *t;
     o.capacity = PDC_FIELD_OR(pdc_launch_options, options, capacity, 0U);
-    o.backpressure = static_cast<pdc::backpressure_policy>(policy);
+    o.backpressure = *p;
     o.max_message_bytes = PDC_FIELD_OR(pdc_launch_options, options, max_message_bytes, 0U);
     o.block_timeout_ms = PDC_FIELD_OR(pdc_launch_options, options, block_timeout_ms, 0U);
     o.config = text_or_empty(PDC_FIELD_OR(pdc_launch_options, options, config, nullptr));
     o.workers = PDC_FIELD_OR(pdc_launch_options, options, workers, 0U);
     o.cpu = PDC_FIELD_OR(pdc_launch_options, options, cpu, -1);
     o.idle_spin_us = PDC_FIELD_OR(pdc_launch_options, options, idle_spin_us, 0U);
+    o.pool = text_or_empty(PDC_FIELD_OR(pdc_launch_options, options, pool, nullptr));
+    o.latency_metrics = PDC_FIELD_OR(pdc_launch_options, options, latency_metrics, 1) != 0;
     return status_of(client, client->session.launch(o));
   });
 }

@@ -1,4 +1,4 @@
-// The C ABI over pdc::attachment (pdc_attach, pdc_attachment_*, pdc_detach).
+// The C ABI over pdc::attachment (pdc_attach, pdc_attachment_*).
 // Every entry point catches everything: no exception crosses into C.
 #include <cstddef>
 #include <cstdint>
@@ -28,7 +28,7 @@ pdc::attach_options to_attach_options(const pdc_attach_options* o) {
   }
   out.full_timeout_ns =
       PDC_FIELD_OR(pdc_attach_options, o, full_timeout_ns, std::int64_t{pdc::k_attachment_full_timeout_ns});
-  out.wait.spin_iterations = PDC_FIELD_OR(pdc_attach_options, o, spin_iterations, pdc::k_attachment_spins);
+  out.wait.spin_ns = PDC_FIELD_OR(pdc_attach_options, o, spin_ns, pdc::k_attachment_spin_ns);
   return out;
 }
 
@@ -61,14 +61,10 @@ void pdc_attach_options_init(pdc_attach_options* options) {
   options->struct_size = sizeof(pdc_attach_options);
   options->full_policy = PDC_FULL_KERNEL;
   options->full_timeout_ns = pdc::k_attachment_full_timeout_ns;
-  options->spin_iterations = pdc::k_attachment_spins;
+  options->spin_ns = pdc::k_attachment_spin_ns;
 }
 
-int pdc_attach(pdc_client* client, const char* kernel_id, pdc_attachment** out) {
-  return attach(client, kernel_id, nullptr, out);
-}
-
-int pdc_attach_ex(pdc_client* client, const char* kernel_id, const pdc_attach_options* options, pdc_attachment** out) {
+int pdc_attach(pdc_client* client, const char* kernel_id, const pdc_attach_options* options, pdc_attachment** out) {
   return attach(client, kernel_id, options, out);
 }
 
@@ -121,7 +117,7 @@ int pdc_attachment_request(pdc_attachment* attachment, const void* data, size_t 
   });
 }
 
-int pdc_detach(pdc_attachment* attachment) {
+int pdc_attachment_detach(pdc_attachment* attachment) {
   return guarded(attachment, [&] { return status_of(attachment, attachment->link.detach()); });
 }
 

@@ -89,6 +89,7 @@ inline pdc::send_options to_send_options(const pdc_send_options* o) {
   out.priority = static_cast<std::uint8_t>(
       PDC_FIELD_OR(pdc_send_options, o, priority, std::uint32_t{PDC_DEFAULT_PRIORITY}) & 0xFFU);
   out.ack = PDC_FIELD_OR(pdc_send_options, o, ack, 1) != 0;
+  out.no_reply = PDC_FIELD_OR(pdc_send_options, o, no_reply, 0) != 0;
   return out;
 }
 

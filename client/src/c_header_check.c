@@ -1,6 +1,15 @@
-/* Compiles pdc/pdc.h as strict ISO C (C11, -Wpedantic, warnings as errors), so
- * the C ABI header stays usable from C. Nothing here is called. */
+/* Compiles every public C header together as strict ISO C (C11, -Wpedantic,
+ * warnings as errors), so the C ABIs stay usable from C and no macro name
+ * means two things across them. Nothing here is called. */
+#include "pdc/errors.h"
+#include "pdc/kinds.h"
 #include "pdc/pdc.h"
+#include "pdc/plugin.h"
+
+/* One meaning per name: the tier values of the client ABI are the plugin ABI's mask positions. */
+typedef char pdc_check_tier_mask[PDC_TIER_MASK(PDC_TIER_POOL) == 8u ? 1 : -1];
+typedef char pdc_check_struct_size
+    [sizeof(((pdc_launch_options*)0)->struct_size) == sizeof(((pdc_kernel_type*)0)->struct_size) ? 1 : -1];
 
 static int __attribute__((unused)) pdc_header_check_usage(void) {
   pdc_client* client = 0;
@@ -23,10 +32,10 @@ static int __attribute__((unused)) pdc_header_check_usage(void) {
     pdc_attachment* attachment = 0;
     pdc_attach_options_init(&attach);
     attach.full_policy = PDC_FULL_FAIL;
-    rc = pdc_attach_ex(client, "e", &attach, &attachment);
+    rc = pdc_attach(client, "e", &attach, &attachment);
     reply_size = sizeof reply;
     if (rc == PDC_OK) rc = pdc_attachment_request(attachment, "hi", 2, 0, -1, reply, &reply_size, &info);
-    if (rc == PDC_OK) rc = pdc_detach(attachment);
+    if (rc == PDC_OK) rc = pdc_attachment_detach(attachment);
     pdc_attachment_close(attachment);
   }
   pdc_close(client);

@@ -11,6 +11,7 @@
 #include "pdc/core/clock.hpp"
 #include "pdc/core/socket_path.hpp"
 #include "pdc/proto/control.hpp"
+#include "pdc/proto/kinds_wire.hpp"
 #include "reply_error.hpp"
 #include "session.hpp"
 #include "socket_io.hpp"
@@ -116,7 +117,7 @@ std::pair<std::uint64_t, std::uint64_t> client::impl::build_send(flatbuffers::Fl
                                                                  const send_options& opts) {
   const std::uint64_t message_id = session.next_message_id();
   const envelope env = make_envelope(message_id, static_cast<std::uint32_t>(payload.size()), now_ns(), 0, 0,
-                                     opts.type_id, 0, opts.priority);
+                                     opts.type_id, opts.no_reply ? k_envelope_flag_no_reply : 0, opts.priority);
   std::uint8_t* dst = nullptr;
   const auto message = fbb.CreateUninitializedVector<std::uint8_t>(sizeof env + payload.size(), &dst);
   std::memcpy(dst, &env, sizeof env);
@@ -226,10 +227,10 @@ result<void> client::launch(const launch_options& o) {
     return make_error(errc::invalid_argument, "launch needs a kernel type and a kernel id");
   }
   auto r = impl_->call<wire::RequestBody::Launch>([&](auto& fbb) {
-    return wire::CreateLaunch(fbb, make_string(fbb, o.kernel_type), make_string(fbb, o.kernel_id),
-                              static_cast<wire::Tier>(o.tier), o.capacity,
-                              static_cast<wire::Backpressure>(o.backpressure), o.max_message_bytes, o.block_timeout_ms,
-                              make_string(fbb, o.config), o.workers, o.cpu, o.idle_spin_us);
+    return wire::CreateLaunch(fbb, make_string(fbb, o.kernel_type), make_string(fbb, o.kernel_id), to_wire(o.tier),
+                              o.capacity, to_wire(o.backpressure), o.max_message_bytes, o.block_timeout_ms,
+                              make_string(fbb, o.config), o.workers, o.cpu, o.idle_spin_us, make_string(fbb, o.pool),
+                              o.latency_metrics);
   });
   if (!r) return std::move(r).err();
   return ok();
@@ -287,6 +288,21 @@ result<void> client::disconnect_kernels(std::string_view from_kernel, std::strin
   return ok();
 }
 
+result<std::vector<pool_info>> client::pools() {
+  if (!impl_) return moved_from_error();
+  auto r = impl_->call<wire::RequestBody::PoolList>([](auto& fbb) { return wire::CreatePoolList(fbb); });
+  if (!r) return std::move(r).err();
+  const auto* reply = r->get().body_as_PoolListReply();
+  if (reply == nullptr) return protocol_error<std::vector<pool_info>>("PoolListReply");
+  std::vector<pool_info> out;
+  if (const auto* pools = reply->pools()) {
+    for (const auto* p : *pools) {
+      if (p != nullptr) out.push_back(detail::to_pool_info(*p));
+    }
+  }
+  return out;
+}
+
 result<std::vector<kernel_info>> client::list() {
   if (!impl_) return moved_from_error();
   auto r = impl_->call<wire::RequestBody::List>([](auto& fbb) { return wire::CreateList(fbb); });
@@ -304,7 +320,9 @@ result<kernel_info> client::status(std::string_view kernel_id) {
   if (!r) return std::move(r).err();
   const auto* reply = r->get().body_as_KernelListReply();
   if (reply == nullptr) return protocol_error<kernel_info>("KernelListReply");
-  for (auto& k : detail::to_kernel_infos(reply->kernels())) {
+  auto infos = detail::to_kernel_infos(reply->kernels());
+  if (!infos) return std::move(infos).err();
+  for (auto& k : *infos) {
     if (k.kernel_id == kernel_id) return std::move(k);
   }
   return make_error(errc::not_found, "no kernel '" + std::string(kernel_id) + "'");
@@ -319,7 +337,9 @@ result<metrics_report> client::metrics(std::string_view kernel_id, metrics_forma
   const auto* reply = r->get().body_as_MetricsReply();
   if (reply == nullptr) return protocol_error<metrics_report>("MetricsReply");
   metrics_report out;
-  out.kernels = detail::to_kernel_infos(reply->kernels());
+  auto infos = detail::to_kernel_infos(reply->kernels());
+  if (!infos) return std::move(infos).err();
+  out.kernels = std::move(infos).value();
   if (reply->text() != nullptr) out.text = reply->text()->str();
   return out;
 }
@@ -414,23 +434,10 @@ result<attachment> client::attach(std::string_view kernel_id, const attach_optio
   detail::attach_parts parts;
   parts.attachment_id = id;
   parts.segment_bytes = reply->segment_bytes();
-  parts.request_ring = reply->request_ring();
-  parts.reply_ring = reply->reply_ring();
   parts.max_message_bytes = reply->max_message_bytes();
-  switch (reply->backpressure()) {
-    case wire::Backpressure::Reject:
-      parts.kernel_policy = backpressure_policy::reject;
-      break;
-    case wire::Backpressure::DropOldest:
-      parts.kernel_policy = backpressure_policy::drop_oldest;
-      break;
-    case wire::Backpressure::DropNewest:
-      parts.kernel_policy = backpressure_policy::drop_newest;
-      break;
-    default:
-      parts.kernel_policy = backpressure_policy::block;
-      break;
-  }
+  auto policy = from_wire(reply->backpressure());
+  if (!policy) return refuse(make_error(errc::protocol_error, "pdcd's AttachReply: " + policy.err().what()));
+  parts.kernel_policy = *policy;
   if (reply->block_timeout_ms() != 0) parts.block_timeout_ms = reply->block_timeout_ms();
   parts.kernel_id = std::string(kernel_id);
   parts.segment_fd = std::move(fds[0]);

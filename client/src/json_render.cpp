@@ -32,7 +32,13 @@ void write_json(json_writer& w, const kernel_info& k) {
       .field("handler_errors", k.handler_errors)
       .field("last_error", k.last_error)
       .field("uptime_ns", k.uptime_ns)
-      .field("subscribers", k.subscribers);
+      .field("subscribers", k.subscribers)
+      .field("processed", k.processed)
+      .field("dead_letters", k.dead_letters)
+      .field("malformed", k.malformed)
+      .field("pool", k.pool)
+      .field("workers", k.workers)
+      .field("latency_metrics", k.latency_metrics);
   w.key("queue_wait");
   write_json(w, k.queue_wait);
   w.key("processing");
@@ -56,6 +62,19 @@ void write_json(json_writer& w, std::span<const kernel_info> kernels) {
 void write_json(json_writer& w, std::span<const plugin_info> plugins) {
   w.begin_array();
   for (const auto& p : plugins) write_json(w, p);
+  w.end_array();
+}
+
+void write_json(json_writer& w, const pool_info& p) {
+  w.begin_object().field("name", p.name).field("threads", p.threads).field("idle_spin_us", p.idle_spin_us);
+  w.key("kernels").begin_array();
+  for (const auto& k : p.kernels) w.string(k);
+  w.end_array().end_object();
+}
+
+void write_json(json_writer& w, std::span<const pool_info> pools) {
+  w.begin_array();
+  for (const auto& p : pools) write_json(w, p);
   w.end_array();
 }
 

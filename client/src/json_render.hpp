@@ -18,5 +18,9 @@ void write_json(json_writer& w, const plugin_info& p);
 void write_json(json_writer& w, std::span<const kernel_info> kernels);
 /// Writes an array of plugins.
 void write_json(json_writer& w, std::span<const plugin_info> plugins);
+/// Writes a pool as an object.
+void write_json(json_writer& w, const pool_info& p);
+/// Writes an array of pools.
+void write_json(json_writer& w, std::span<const pool_info> pools);
 
 }  // namespace pdc::detail

@@ -1,5 +1,7 @@
 #include "wire_convert.hpp"
 
+#include "pdc/proto/kinds_wire.hpp"
+
 namespace pdc::detail {
 
 namespace {
@@ -21,14 +23,21 @@ latency_summary to_summary(const wire::LatencySummary* in) {
 }
 }  // namespace
 
-kernel_info to_kernel_info(const wire::KernelInfo& in) {
+result<kernel_info> to_kernel_info(const wire::KernelInfo& in) {
   kernel_info out;
   out.kernel_id = str(in.kernel_id());
   out.kernel_type = str(in.kernel_type());
   out.plugin = str(in.plugin());
-  out.tier = static_cast<kernel_tier>(in.tier());
-  out.state = static_cast<kernel_state>(in.state());
-  out.backpressure = static_cast<backpressure_policy>(in.backpressure());
+  auto tier = from_wire(in.tier());
+  auto state = from_wire(in.state());
+  auto policy = from_wire(in.backpressure());
+  if (!tier || !state || !policy) {
+    const auto& e = !tier ? tier.err() : !state ? state.err() : policy.err();
+    return make_error(errc::protocol_error, "pdcd described kernel '" + out.kernel_id + "' with an " + e.what());
+  }
+  out.tier = *tier;
+  out.state = *state;
+  out.backpressure = *policy;
   out.capacity = in.capacity();
   out.max_message_bytes = in.max_message_bytes();
   out.queue_depth = in.queue_depth();
@@ -42,15 +51,35 @@ kernel_info to_kernel_info(const wire::KernelInfo& in) {
   out.queue_wait = to_summary(in.queue_wait());
   out.processing = to_summary(in.processing());
   out.subscribers = in.subscribers();
+  out.processed = in.processed();
+  out.dead_letters = in.dead_letters();
+  out.malformed = in.malformed();
+  out.pool = str(in.pool());
+  out.workers = in.workers();
+  out.latency_metrics = in.latency_metrics();
   return out;
 }
 
-std::vector<kernel_info> to_kernel_infos(const flatbuffers::Vector<flatbuffers::Offset<wire::KernelInfo>>* in) {
+result<std::vector<kernel_info>> to_kernel_infos(const flatbuffers::Vector<flatbuffers::Offset<wire::KernelInfo>>* in) {
   std::vector<kernel_info> out;
   if (in == nullptr) return out;
   out.reserve(in->size());
   for (const auto* k : *in) {
-    if (k != nullptr) out.push_back(to_kernel_info(*k));
+    if (k == nullptr) continue;
+    auto info = to_kernel_info(*k);
+    if (!info) return std::move(info).err();
+    out.push_back(std::move(info).value());
+  }
+  return out;
+}
+
+pool_info to_pool_info(const wire::PoolInfo& in) {
+  pool_info out;
+  out.name = str(in.name());
+  out.threads = in.threads();
+  out.idle_spin_us = in.idle_spin_us();
+  if (const auto* kernels = in.kernels()) {
+    for (const auto* k : *kernels) out.kernels.push_back(str(k));
   }
   return out;
 }

@@ -8,10 +8,13 @@
 
 namespace pdc::detail {
 
-/// Copies a wire KernelInfo into a kernel_info (absent fields stay default).
-kernel_info to_kernel_info(const wire::KernelInfo& in);
+/// Copies a wire KernelInfo into a kernel_info (absent fields stay default);
+/// protocol_error for a tier, policy or state value this build does not know.
+result<kernel_info> to_kernel_info(const wire::KernelInfo& in);
 /// Copies a vector of wire KernelInfo (null: empty).
-std::vector<kernel_info> to_kernel_infos(const flatbuffers::Vector<flatbuffers::Offset<wire::KernelInfo>>* in);
+result<std::vector<kernel_info>> to_kernel_infos(const flatbuffers::Vector<flatbuffers::Offset<wire::KernelInfo>>* in);
+/// Copies a wire PoolInfo into a pool_info.
+pool_info to_pool_info(const wire::PoolInfo& in);
 /// Copies a wire PluginInfo into a plugin_info.
 plugin_info to_plugin_info(const wire::PluginInfo& in);
 

@@ -1,6 +1,34 @@
 #include "pdc/core/errc.hpp"
 
+#include <iterator>
+
+#include "pdc/errors.h"
+
 namespace pdc {
+
+// Every C code is the negated errc: the C headers and this enum cannot drift apart.
+static_assert(PDC_OK == -static_cast<int>(errc::ok));
+static_assert(PDC_E_INVALID_ARGUMENT == -static_cast<int>(errc::invalid_argument));
+static_assert(PDC_E_NOT_FOUND == -static_cast<int>(errc::not_found));
+static_assert(PDC_E_ALREADY_EXISTS == -static_cast<int>(errc::already_exists));
+static_assert(PDC_E_ILLEGAL_STATE == -static_cast<int>(errc::illegal_state));
+static_assert(PDC_E_MESSAGE_TOO_LARGE == -static_cast<int>(errc::message_too_large));
+static_assert(PDC_E_FULL == -static_cast<int>(errc::full));
+static_assert(PDC_E_EMPTY == -static_cast<int>(errc::empty));
+static_assert(PDC_E_TIMEOUT == -static_cast<int>(errc::timeout));
+static_assert(PDC_E_PEER_GONE == -static_cast<int>(errc::peer_gone));
+static_assert(PDC_E_TERMINATED == -static_cast<int>(errc::terminated));
+static_assert(PDC_E_PROTOCOL == -static_cast<int>(errc::protocol_error));
+static_assert(PDC_E_VERSION == -static_cast<int>(errc::version_mismatch));
+static_assert(PDC_E_CORRUPT_SEGMENT == -static_cast<int>(errc::corrupt_segment));
+static_assert(PDC_E_SYSTEM == -static_cast<int>(errc::system_error));
+static_assert(PDC_E_PLUGIN == -static_cast<int>(errc::plugin_error));
+static_assert(PDC_E_PERMISSION == -static_cast<int>(errc::permission_denied));
+static_assert(PDC_E_REJECTED == -static_cast<int>(errc::rejected));
+static_assert(PDC_E_NOT_SUPPORTED == -static_cast<int>(errc::not_supported));
+static_assert(PDC_E_SHUTTING_DOWN == -static_cast<int>(errc::shutting_down));
+static_assert(PDC_E_INTERNAL == -static_cast<int>(errc::internal));
+static_assert(PDC_E_DROPPED == -static_cast<int>(errc::dropped));
 
 namespace {
 struct errc_info {
@@ -33,6 +61,9 @@ constexpr errc_info k_table[] = {
     {errc::internal, "internal", "internal error"},
     {errc::dropped, "dropped", "dropped by backpressure policy"},
 };
+
+// A new errc needs its PDC_E_* in pdc/errors.h, an assert above and a row here.
+static_assert(std::size(k_table) == 22);
 
 const errc_info* find(errc e) noexcept {
   for (const auto& info : k_table) {

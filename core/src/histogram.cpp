@@ -66,4 +66,18 @@ std::uint64_t histogram::quantile(double q) const noexcept {
   return max_;
 }
 
+void published_histogram::snapshot_into(histogram& out) const noexcept {
+  std::uint64_t count = 0;
+  for (std::size_t i = 0; i < histogram::k_bucket_count; ++i) {
+    const std::uint64_t n = buckets_[i].load(std::memory_order_relaxed);
+    out.buckets_[i] += n;
+    count += n;
+  }
+  if (count == 0) return;
+  out.count_ += count;
+  out.sum_ += sum_.load(std::memory_order_relaxed);
+  out.min_ = std::min(out.min_, min_.load(std::memory_order_relaxed));
+  out.max_ = std::max(out.max_, max_.load(std::memory_order_relaxed));
+}
+
 }  // namespace pdc

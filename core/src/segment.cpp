@@ -41,8 +41,8 @@ result<void> check_spec(const ring_spec& r) {
 
 }  // namespace
 
-std::uint64_t segment::required_bytes(std::span<const ring_spec> rings) noexcept {
-  std::uint64_t size = k_header_area;
+std::uint64_t segment::required_bytes(std::span<const ring_spec> rings, std::uint64_t aux_bytes) noexcept {
+  std::uint64_t size = align_up(k_header_area + aux_bytes, k_ring_line);
   for (const auto& r : rings) size = align_up(size + sizeof(ring_control) + r.capacity_bytes, k_ring_line);
   return align_up(size, 4096);
 }
@@ -63,6 +63,8 @@ segment& segment::operator=(segment&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
     ring_count_ = std::exchange(other.ring_count_, 0);
     std::memcpy(rings_, other.rings_, sizeof rings_);
+    aux_offset_ = std::exchange(other.aux_offset_, 0);
+    aux_bytes_ = std::exchange(other.aux_bytes_, 0);
   }
   return *this;
 }
@@ -70,6 +72,8 @@ segment& segment::operator=(segment&& other) noexcept {
 void segment::take_geometry() noexcept {
   ring_count_ = header().ring_count;
   std::memcpy(rings_, header().rings, sizeof rings_);
+  aux_offset_ = header().aux_offset;
+  aux_bytes_ = header().aux_bytes;
 }
 
 void segment::reset() noexcept {
@@ -79,16 +83,20 @@ void segment::reset() noexcept {
   base_ = nullptr;
   size_ = 0;
   ring_count_ = 0;
+  aux_offset_ = 0;
+  aux_bytes_ = 0;
 }
 
-result<segment> segment::create(const std::string& name, std::span<const ring_spec> rings, std::uint64_t user_tag) {
+result<segment> segment::create(const std::string& name, std::span<const ring_spec> rings, std::uint64_t user_tag,
+                                std::uint64_t aux_bytes) {
   if (rings.empty() || rings.size() > k_segment_max_rings) {
     return make_error(errc::invalid_argument, "a segment holds 1 to " + std::to_string(k_segment_max_rings) + " rings");
   }
   for (const auto& r : rings) {
     if (auto ok = check_spec(r); !ok) return std::move(ok).err();
   }
-  const std::uint64_t size = required_bytes(rings);
+  if (aux_bytes > (1ULL << 20)) return make_error(errc::invalid_argument, "aux area above 1 MiB");
+  const std::uint64_t size = required_bytes(rings, aux_bytes);
   const int fd = ::memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (fd < 0) return sys_error("memfd_create");
   segment seg(fd, nullptr, 0);  // owns fd from here on
@@ -106,7 +114,9 @@ result<segment> segment::create(const std::string& name, std::span<const ring_sp
   h->segment_bytes = size;
   h->ring_count = static_cast<std::uint32_t>(rings.size());
   h->user_tag = user_tag;
-  std::uint64_t at = k_header_area;
+  h->aux_offset = aux_bytes == 0 ? 0 : k_header_area;
+  h->aux_bytes = aux_bytes;
+  std::uint64_t at = align_up(k_header_area + aux_bytes, k_ring_line);
   for (std::size_t i = 0; i < rings.size(); ++i) {
     h->rings[i] = ring_descriptor{at, rings[i].capacity_bytes, rings[i].max_record_bytes, 0};
     new (static_cast<std::byte*>(base) + at) ring_control{};
@@ -166,13 +176,32 @@ result<segment> segment::open(int fd) {
                         "ring " + std::to_string(i) + " lies outside the segment or is malformed");
     }
   }
+  // The aux area sits between the header and the first ring.
+  if (h->aux_bytes != 0 && (h->aux_offset != k_header_area || h->aux_bytes > size - k_header_area)) {
+    return make_error(errc::corrupt_segment, "segment's aux area lies outside the segment or is malformed");
+  }
+  if (h->aux_bytes == 0 && h->aux_offset != 0)
+    return make_error(errc::corrupt_segment, "segment's aux area is malformed");
+  const std::uint64_t first_ring = align_up(k_header_area + h->aux_bytes, k_ring_line);
+  for (std::uint32_t i = 0; i < h->ring_count; ++i) {
+    if (h->rings[i].offset < first_ring) {
+      return make_error(errc::corrupt_segment, "ring " + std::to_string(i) + " overlaps the segment's aux area");
+    }
+  }
   seg.ring_count_ = h->ring_count;
   std::memcpy(seg.rings_, h->rings, sizeof seg.rings_);
+  seg.aux_offset_ = h->aux_offset;
+  seg.aux_bytes_ = h->aux_bytes;
   return seg;
 }
 
 ring_control* segment::control(std::uint32_t index) const noexcept {
   return reinterpret_cast<ring_control*>(static_cast<std::byte*>(base_) + rings_[index].offset);
+}
+
+std::span<std::byte> segment::aux() const noexcept {
+  if (aux_bytes_ == 0) return {};
+  return {static_cast<std::byte*>(base_) + aux_offset_, aux_bytes_};
 }
 
 ring_producer segment::producer(std::uint32_t index) const noexcept {

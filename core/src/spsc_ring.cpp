@@ -24,19 +24,20 @@ bool ring_producer::fits(std::uint64_t need) noexcept {
   return write_local_ + total - read_cache_ <= mask_ + 1;
 }
 
-errc ring_producer::wait_for_space(std::size_t len, const wait_strategy& strategy, deadline until) noexcept {
+errc ring_producer::wait_for_space(std::size_t len, const idle_strategy& strategy, deadline until) noexcept {
   if (len > max_record_) return errc::message_too_large;
   const std::uint64_t need = record_footprint(len);
+  idler idle(strategy);
   for (std::uint32_t i = 0;; ++i) {
     if (fits(need)) return errc::ok;
     if (consumer_closed()) return errc::peer_gone;
-    const bool spinning = strategy.mode == wait_strategy::kind::spin || i < strategy.spin_iterations;
-    if ((!spinning || i % k_clock_every == 0) && until.expired()) return errc::timeout;
-    if (spinning) {
+    const idle_step step = idle.next();
+    if ((step != idle_step::poll || i % k_clock_every == 0) && until.expired()) return errc::timeout;
+    if (step == idle_step::poll) {
       cpu_relax();
       continue;
     }
-    if (strategy.mode == wait_strategy::kind::spin_yield) {
+    if (step == idle_step::yield) {
       sched_yield();
       continue;
     }
@@ -75,17 +76,18 @@ void ring_producer::close(std::uint32_t reason) noexcept {
 
 // ---- consumer ---------------------------------------------------------------
 
-errc ring_consumer::wait_for_data(const wait_strategy& strategy, deadline until) noexcept {
+errc ring_consumer::wait_for_data(const idle_strategy& strategy, deadline until) noexcept {
+  idler idle(strategy);
   for (std::uint32_t i = 0;; ++i) {
     if (has_data()) return errc::ok;
     if (producer_closed()) return has_data() ? errc::ok : errc::peer_gone;
-    const bool spinning = strategy.mode == wait_strategy::kind::spin || i < strategy.spin_iterations;
-    if ((!spinning || i % k_clock_every == 0) && until.expired()) return errc::timeout;
-    if (spinning) {
+    const idle_step step = idle.next();
+    if ((step != idle_step::poll || i % k_clock_every == 0) && until.expired()) return errc::timeout;
+    if (step == idle_step::poll) {
       cpu_relax();
       continue;
     }
-    if (strategy.mode == wait_strategy::kind::spin_yield) {
+    if (step == idle_step::yield) {
       sched_yield();
       continue;
     }

@@ -25,4 +25,5 @@ class double_kernel {
 }  // namespace
 
 PDC_PLUGIN("double", "1.0.0",
-           pdc::sdk::kernel_type<double_kernel>("double", "replies with an int64 (little-endian) times two"));
+           pdc::sdk::kernel_type<double_kernel>("double", "replies with an int64 (little-endian) times two",
+                                                {.concurrent = true}));

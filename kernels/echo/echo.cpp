@@ -12,4 +12,5 @@ class echo_kernel {
 
 }  // namespace
 
-PDC_PLUGIN("echo", "1.0.0", pdc::sdk::kernel_type<echo_kernel>("echo", "replies with the payload unchanged"));
+PDC_PLUGIN("echo", "1.0.0",
+           pdc::sdk::kernel_type<echo_kernel>("echo", "replies with the payload unchanged", {.concurrent = true}));

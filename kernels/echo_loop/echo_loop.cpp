@@ -20,4 +20,5 @@ class echo_loop_kernel {
 }  // namespace
 
 PDC_PLUGIN("echo_loop", "1.0.0",
-           pdc::sdk::kernel_type<echo_loop_kernel>("echo_loop", "echo in loop style (receive until terminated)"));
+           pdc::sdk::kernel_type<echo_loop_kernel>("echo_loop", "echo in loop style (receive until terminated)",
+                                                   {.concurrent = true}));

@@ -25,4 +25,5 @@ class sink_kernel {
 }  // namespace
 
 PDC_PLUGIN("sink", "1.0.0",
-           pdc::sdk::kernel_type<sink_kernel>("sink", "counts messages; replies only to a probe (type id 1)"));
+           pdc::sdk::kernel_type<sink_kernel>("sink", "counts messages; replies only to a probe (type id 1)",
+                                              {.concurrent = true}));

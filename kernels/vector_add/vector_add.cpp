@@ -58,5 +58,5 @@ class vector_add_kernel {
 }  // namespace
 
 PDC_PLUGIN("vector_add", "1.0.0",
-           pdc::sdk::kernel_type<vector_add_kernel>("vector_add",
-                                                    "element-wise sum of two float vectors (flatbuffers)"));
+           pdc::sdk::kernel_type<vector_add_kernel>("vector_add", "element-wise sum of two float vectors (flatbuffers)",
+                                                    {.concurrent = true}));

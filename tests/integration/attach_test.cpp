@@ -10,6 +10,7 @@
 
 #include "harness.hpp"
 #include "pdc/client.hpp"
+#include "pdc/core/clock.hpp"
 
 namespace pdc::test {
 namespace {

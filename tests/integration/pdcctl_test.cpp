@@ -35,7 +35,7 @@ TEST_F(PdcctlTest, IllegalTransitionFailsWithOneLineNamingTheState) {
   ASSERT_EQ(sut_.pdcctl({"launch", "echo", "--id", "e1"}).exit_code, 0);
   const auto r = sut_.pdcctl({"deactivate", "e1"});
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("LAUNCHED"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("it is launched"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 

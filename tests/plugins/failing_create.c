@@ -22,7 +22,7 @@ static int never_called(void* state, pdc_kernel_ctx* ctx, const pdc_message* mes
 
 static const pdc_kernel_type k_types[] = {{
     .struct_size = sizeof(pdc_kernel_type),
-    .tiers = PDC_TIER_ALL_CPU,
+    .tiers = PDC_TIER_MASK_CPU,
     .name = "failing_create",
     .description = "create always returns PDC_E_PLUGIN",
     .create = failing_create,

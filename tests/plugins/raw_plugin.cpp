@@ -37,7 +37,7 @@
 #define PDC_TEST_HANDLERS 1
 #endif
 #ifndef PDC_TEST_TIERS
-#define PDC_TEST_TIERS PDC_TIER_ALL_CPU
+#define PDC_TEST_TIERS PDC_TIER_MASK_CPU
 #endif
 #ifndef PDC_TEST_TYPE_STRUCT_SIZE
 #define PDC_TEST_TYPE_STRUCT_SIZE sizeof(pdc_kernel_type)

@@ -47,7 +47,7 @@ bool produce(ring_producer& producer, std::uint64_t count, std::size_t batch) {
     }
     if (in_batch != 0) {
       producer.commit();
-    } else if (producer.wait_for_space(sizeof(record_head) + body_len(seq), wait_strategy::spin_park(500),
+    } else if (producer.wait_for_space(sizeof(record_head) + body_len(seq), idle_strategy::spin_park(10'000),
                                        deadline::after_ns(30'000'000'000)) != errc::ok) {
       return false;
     }
@@ -60,7 +60,7 @@ std::uint64_t consume(ring_consumer& consumer, std::uint64_t count) {
   std::uint64_t expected = 0;
   std::uint64_t bad = 0;
   while (expected < count) {
-    const auto st = consumer.wait_for_data(wait_strategy::spin_park(500), deadline::after_ns(30'000'000'000));
+    const auto st = consumer.wait_for_data(idle_strategy::spin_park(10'000), deadline::after_ns(30'000'000'000));
     if (st != errc::ok) return bad + (count - expected);
     errc drain_status = errc::ok;
     consumer.drain(
@@ -122,7 +122,8 @@ TEST(RingStress, CrossProcessStreamEveryRecordIntact) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_EQ(consumer.wait_for_data(wait_strategy::spin_park(10), deadline::after_ns(5'000'000'000)), errc::peer_gone);
+  EXPECT_EQ(consumer.wait_for_data(idle_strategy::spin_park(1'000), deadline::after_ns(5'000'000'000)),
+            errc::peer_gone);
 }
 
 }  // namespace

@@ -20,7 +20,7 @@
 
 #include "client_fake_daemon.hpp"
 #include "pdc/client.hpp"
-#include "pdc/core/segment.hpp"
+#include "pdc/core/attachment.hpp"
 #include "pdc/pdc.h"
 #include "test_support.hpp"
 
@@ -36,11 +36,10 @@ using test::wait_until;
 
 constexpr std::int64_t k_test_timeout_ns = 5'000'000'000;
 constexpr std::uint64_t k_attachment_id = 77;
-constexpr std::uint32_t k_request_ring = 0;
-constexpr std::uint32_t k_reply_ring = 1;
-
-ring_spec spec_of(std::uint64_t capacity_bytes) {
-  return ring_spec{capacity_bytes, static_cast<std::uint32_t>(capacity_bytes / 2 - sizeof(record_header))};
+// The largest record both rings take.
+attachment_geometry geometry_of(std::uint64_t request_ring_bytes, std::uint64_t reply_ring_bytes) {
+  const auto smaller = std::min(request_ring_bytes, reply_ring_bytes);
+  return {request_ring_bytes, reply_ring_bytes, static_cast<std::uint32_t>(smaller / 2 - sizeof(record_header))};
 }
 
 std::size_t open_fd_count() {
@@ -57,20 +56,18 @@ std::int64_t elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since).count();
 }
 
-// The kernel's side of one attachment as pdcd holds it: the segment (ring 0:
-// requests, ring 1: replies) and the kernel's doorbell. Its loop runs on its
+// The kernel's side of one attachment as pdcd holds it: the daemon's view of
+// a real attachment segment, and the kernel's doorbell. Its loop runs on its
 // own thread and parks on the doorbell the way an event-loop kernel does.
 class fake_kernel {
  public:
   using handler = std::function<void(fake_kernel&, const envelope&, std::span<const std::byte>)>;
 
   explicit fake_kernel(std::uint64_t request_ring_bytes = 1 << 16, std::uint64_t reply_ring_bytes = 1 << 16) {
-    const ring_spec rings[] = {spec_of(request_ring_bytes), spec_of(reply_ring_bytes)};
-    auto created = segment::create("pdc-attach-test", rings, k_attachment_id);
+    auto created = attachment_daemon_view::create("pdc-attach-test", geometry_of(request_ring_bytes, reply_ring_bytes),
+                                                  k_attachment_id);
     if (!created) ADD_FAILURE() << created.err().what();
-    seg_ = std::move(created).value();
-    requests_ = seg_.consumer(k_request_ring);
-    replies_ = seg_.producer(k_reply_ring);
+    view_.emplace(std::move(created).value());
     doorbell_ = new_eventfd();
   }
   ~fake_kernel() {
@@ -80,11 +77,12 @@ class fake_kernel {
   fake_kernel(const fake_kernel&) = delete;
   fake_kernel& operator=(const fake_kernel&) = delete;
 
-  [[nodiscard]] int segment_fd() const { return seg_.fd(); }
+  [[nodiscard]] int segment_fd() const { return view_->seg().fd(); }
   [[nodiscard]] int doorbell_fd() const { return doorbell_; }
-  [[nodiscard]] std::uint64_t segment_bytes() const { return seg_.size_bytes(); }
-  [[nodiscard]] ring_control& request_control() const { return *seg_.control(k_request_ring); }
-  [[nodiscard]] ring_control& reply_control() const { return *seg_.control(k_reply_ring); }
+  [[nodiscard]] std::uint64_t segment_bytes() const { return view_->seg().size_bytes(); }
+  [[nodiscard]] ring_control& request_control() const { return *view_->seg().control(k_attachment_request_ring); }
+  [[nodiscard]] ring_control& reply_control() const { return *view_->seg().control(k_attachment_reply_ring); }
+  [[nodiscard]] attachment_daemon_view& view() { return *view_; }
 
   /// Runs the kernel loop once `ready()` holds (if given), handing each request to `on_request`.
   void start(handler on_request, std::function<bool()> ready = {}) {
@@ -105,17 +103,17 @@ class fake_kernel {
   void write_reply(std::uint64_t message_id, std::uint64_t correlation_id, std::string_view payload,
                    std::uint16_t flags) {
     const std::size_t record_bytes = sizeof(envelope) + payload.size();
-    if (replies_.wait_for_space(record_bytes, wait_strategy::spin_park(), deadline::after_ns(k_test_timeout_ns)) !=
-        errc::ok) {
+    if (view_->replies().wait_for_space(record_bytes, idle_strategy::spin_park(5'000),
+                                        deadline::after_ns(k_test_timeout_ns)) != errc::ok) {
       ADD_FAILURE() << "fake kernel: the client never made room in the reply ring";
       return;
     }
-    auto slot = replies_.try_reserve(record_bytes);
+    auto slot = view_->replies().try_reserve(record_bytes);
     const envelope env = make_envelope(message_id, static_cast<std::uint32_t>(payload.size()), now_ns(), correlation_id,
                                        k_attachment_id, 0, flags);
     std::memcpy(slot.bytes.data(), &env, sizeof env);
     std::memcpy(slot.bytes.data() + sizeof env, payload.data(), payload.size());
-    replies_.commit();
+    view_->replies().commit();
   }
 
   /// Answers `request` with `payload` (an error reply when `is_error`).
@@ -125,7 +123,7 @@ class fake_kernel {
   }
 
   /// Closes the reply ring as pdcd does when the kernel ends (`reason`: an errc value, or 1).
-  void close_replies(std::uint32_t reason) { seg_.producer(k_reply_ring).close(reason); }
+  void close_replies(std::uint32_t reason) { view_->replies().close(reason); }
 
   /// Requests handled so far, in order.
   std::vector<envelope> seen() {
@@ -137,7 +135,7 @@ class fake_kernel {
  private:
   void run(const handler& on_request) {
     while (!stop_.load()) {
-      const auto slot = requests_.try_peek();
+      const auto slot = view_->requests().try_peek();
       if (slot) {
         envelope env;
         if (!read_envelope(slot.bytes, env)) ADD_FAILURE() << "fake kernel: malformed request record";
@@ -146,22 +144,20 @@ class fake_kernel {
           seen_.push_back(env);
         }
         on_request(*this, env, payload_of(slot.bytes));
-        requests_.release();
-        requests_.flush_release();
+        view_->requests().release();
+        view_->requests().flush_release();
         continue;
       }
-      if (!requests_.prepare_park()) continue;
+      if (!view_->requests().prepare_park()) continue;
       pollfd p{doorbell_, POLLIN, 0};
       (void)::poll(&p, 1, 100);
       std::uint64_t count = 0;
       (void)::read(doorbell_, &count, sizeof count);
-      requests_.unpark();
+      view_->requests().unpark();
     }
   }
 
-  segment seg_;
-  ring_consumer requests_;
-  ring_producer replies_;
+  std::optional<attachment_daemon_view> view_;
   int doorbell_ = -1;
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
@@ -183,8 +179,11 @@ void answer_attach(fake_daemon& daemon, const fake_kernel& kernel, std::uint32_t
   ASSERT_NE(attach, nullptr);
   EXPECT_EQ(attach->kernel_id()->str(), "k");
   flatbuffers::FlatBufferBuilder fbb;
-  const auto body = wire::CreateAttachReply(fbb, k_attachment_id, kernel.segment_bytes(), k_request_ring, k_reply_ring,
-                                            max_message_bytes);
+  wire::AttachReplyBuilder ab(fbb);
+  ab.add_attachment_id(k_attachment_id);
+  ab.add_segment_bytes(kernel.segment_bytes());
+  ab.add_max_message_bytes(max_message_bytes);
+  const auto body = ab.Finish();
   const int fds[] = {kernel.segment_fd(), kernel.doorbell_fd()};
   daemon.respond(request->id(), fbb, wire::ResponseBody::AttachReply, body.Union(), errc::ok, {}, fds);
 }
@@ -682,7 +681,7 @@ TEST_F(ClientAttach, CApiRequestReceiveAndDetach) {
   pdc_attach_options options;
   pdc_attach_options_init(&options);
   options.full_policy = PDC_FULL_FAIL;
-  ASSERT_EQ(pdc_attach_ex(c, "k", &options, &a), PDC_OK) << pdc_last_error(c);
+  ASSERT_EQ(pdc_attach(c, "k", &options, &a), PDC_OK) << pdc_last_error(c);
   char reply[4];
   std::size_t reply_size = sizeof reply;
   pdc_message_info info{};
@@ -692,7 +691,7 @@ TEST_F(ClientAttach, CApiRequestReceiveAndDetach) {
   std::vector<char> big(reply_size);
   std::size_t big_size = big.size();
   const int held = pdc_attachment_receive(a, 0, big.data(), &big_size, &info);
-  const int detach = pdc_detach(a);
+  const int detach = pdc_attachment_detach(a);
   const int after = pdc_attachment_send(a, "x", 1, nullptr, nullptr);
   script_->join();
 
@@ -714,11 +713,11 @@ TEST(ClientAttachCApi, NullHandlesAreInvalidArguments) {
   pdc_attachment* out = reinterpret_cast<pdc_attachment*>(0x1);
   std::size_t size = 0;
 
-  EXPECT_EQ(pdc_attach(nullptr, "k", &out), PDC_E_INVALID_ARGUMENT);
+  EXPECT_EQ(pdc_attach(nullptr, "k", nullptr, &out), PDC_E_INVALID_ARGUMENT);
   EXPECT_EQ(out, nullptr);
   EXPECT_EQ(pdc_attachment_send(nullptr, "x", 1, nullptr, nullptr), PDC_E_INVALID_ARGUMENT);
   EXPECT_EQ(pdc_attachment_receive(nullptr, 0, nullptr, &size, nullptr), PDC_E_INVALID_ARGUMENT);
-  EXPECT_EQ(pdc_detach(nullptr), PDC_E_INVALID_ARGUMENT);
+  EXPECT_EQ(pdc_attachment_detach(nullptr), PDC_E_INVALID_ARGUMENT);
   EXPECT_EQ(pdc_attachment_id(nullptr), 0U);
   pdc_attachment_close(nullptr);
 }

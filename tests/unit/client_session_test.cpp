@@ -638,7 +638,10 @@ TEST(ClientSession, LaunchSendsEveryOption) {
                                                   .block_timeout_ms = 9,
                                                   .config = "k=v",
                                                   .workers = 3,
-                                                  .cpu = 1});
+                                                  .cpu = 1,
+                                                  .idle_spin_us = 0,
+                                                  .pool = "",
+                                                  .latency_metrics = true});
 
   EXPECT_TRUE(launched.has_value());
 }

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "config.hpp"
+#include "app/config.hpp"
 
 namespace pdc::daemon {
 namespace {
@@ -38,7 +38,7 @@ activate = false
   EXPECT_EQ(sut->block_timeout_ms, 50U);
   ASSERT_EQ(sut->kernels.size(), 1U);
   EXPECT_EQ(sut->kernels[0].launch.kernel_id, "e1");
-  EXPECT_EQ(sut->kernels[0].launch.policy, backpressure::reject);
+  EXPECT_EQ(sut->kernels[0].launch.policy, backpressure_policy::reject);
   EXPECT_EQ(sut->kernels[0].launch.capacity, 8U);
   EXPECT_FALSE(sut->kernels[0].activate);
 }
@@ -79,8 +79,8 @@ TEST(Config, DuplicateKernelIdIsRefused) {
 }
 
 TEST(Config, PolicyAndTierNamesParse) {
-  EXPECT_EQ(*parse_backpressure("drop-oldest"), backpressure::drop_oldest);
-  EXPECT_EQ(*parse_tier("spin"), tier::spin);
+  EXPECT_EQ(*parse_backpressure("drop-oldest"), backpressure_policy::drop_oldest);
+  EXPECT_EQ(*parse_tier("spin"), kernel_tier::spin);
   EXPECT_FALSE(parse_tier("gpu"));
 }
 

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "lifecycle.hpp"
+#include "runtime/lifecycle.hpp"
 
 namespace pdc::daemon {
 namespace {
@@ -58,13 +58,13 @@ TEST(Lifecycle, EveryTransitionFollowsTheSeedRules) {
 TEST(Lifecycle, RefusalNamesKernelOperationAndCurrentState) {
   auto sut = transition("processor", s::active, op::activate);
   ASSERT_FALSE(sut);
-  EXPECT_EQ(sut.err().what(), "cannot activate kernel 'processor': it is ACTIVE");
+  EXPECT_EQ(sut.err().what(), "cannot activate kernel 'processor': it is active");
 }
 
-TEST(Lifecycle, StatesHaveSeedNames) {
-  EXPECT_EQ(to_string(s::created), "CREATED");
-  EXPECT_EQ(to_string(s::deactivated), "DEACTIVATED");
-  EXPECT_EQ(to_string(s::terminated), "TERMINATED");
+TEST(Lifecycle, StatesHaveTheSpellingOfLogsCliAndJson) {
+  EXPECT_EQ(to_string(s::created), "created");
+  EXPECT_EQ(to_string(s::deactivated), "deactivated");
+  EXPECT_EQ(to_string(s::terminated), "terminated");
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "message_queue.hpp"
+#include "runtime/message_queue.hpp"
 
 namespace pdc::daemon {
 namespace {

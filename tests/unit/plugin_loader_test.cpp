@@ -14,8 +14,8 @@
 
 #include "pdc/kernels/vector_add_generated.h"
 #include "pdc/sdk.hpp"
-#include "plugin_loader.hpp"
 #include "plugins/fake_host.hpp"
+#include "plugins/plugin_loader.hpp"
 
 namespace pdc::daemon {
 namespace {
@@ -102,12 +102,14 @@ TEST_P(ExamplePluginTest, LoadsAndExposesItsKernelType) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Examples, ExamplePluginTest,
-                         ::testing::Values(example_case{"echo", PDC_TIER_ALL_CPU, 0, false},
-                                           example_case{"double", PDC_TIER_ALL_CPU, 0, false},
-                                           example_case{"vector_add", PDC_TIER_ALL_CPU, 0, false},
-                                           example_case{"counter", PDC_TIER_ALL_CPU, 0, false},
-                                           example_case{"echo_loop", PDC_TIER_THREADED | PDC_TIER_SPIN,
-                                                        PDC_KERNEL_MAY_BLOCK, true}),
+                         ::testing::Values(example_case{"echo", PDC_TIER_MASK_CPU, PDC_KERNEL_CONCURRENT, false},
+                                           example_case{"double", PDC_TIER_MASK_CPU, PDC_KERNEL_CONCURRENT, false},
+                                           example_case{"vector_add", PDC_TIER_MASK_CPU, PDC_KERNEL_CONCURRENT, false},
+                                           example_case{"counter", PDC_TIER_MASK_CPU, 0, false},
+                                           example_case{"echo_loop",
+                                                        PDC_TIER_MASK(PDC_TIER_THREADED) |
+                                                            PDC_TIER_MASK(PDC_TIER_SPIN) | PDC_TIER_MASK(PDC_TIER_POOL),
+                                                        PDC_KERNEL_MAY_BLOCK | PDC_KERNEL_CONCURRENT, true}),
                          [](const auto& param_info) { return std::string(param_info.param.plugin); });
 
 TEST_F(PluginLoaderTest, ListsEveryLoadedPluginByName) {
@@ -133,7 +135,7 @@ TEST_F(PluginLoaderTest, ReadsKernelTypesAtTheDeclaredStrideOfAWiderLayout) {
   EXPECT_EQ(loaded->kernel_types, (std::vector<std::string>{"padded_a", "padded_b"}));
   const auto b = sut.find_type("padded_b");
   ASSERT_NE(b, nullptr);
-  EXPECT_EQ(b->tiers, PDC_TIER_ALL_CPU);
+  EXPECT_EQ(b->tiers, PDC_TIER_MASK_CPU);
   auto kernel = instance_of(b);
   const auto payload = bytes_of("raw");
   EXPECT_EQ(kernel.send(payload), PDC_OK);
@@ -183,7 +185,8 @@ INSTANTIATE_TEST_SUITE_P(
     Broken, RefusedPluginTest,
     ::testing::Values(refusal_case{"no_entry", errc::plugin_error, "no entry point 'pdc_plugin_entry'"},
                       refusal_case{"null_entry", errc::plugin_error, "returned no descriptor"},
-                      refusal_case{"abi_major", errc::version_mismatch, "built for plugin ABI 2.x"},
+                      refusal_case{"abi_major", errc::version_mismatch,
+                                   "it was built for plugin ABI 1.x; this daemon supports 2.x"},
                       refusal_case{"abi_minor", errc::version_mismatch, "newer than this daemon's"},
                       refusal_case{"small_struct", errc::plugin_error, "bad descriptor struct_size 8"},
                       refusal_case{"huge_struct", errc::plugin_error, "bad descriptor struct_size 1000000"},

@@ -106,7 +106,7 @@ PDC_PLUGIN("sdk_test", "9.9.9", pdc::sdk::kernel_type<recording_kernel>("recordi
            pdc::sdk::kernel_type<blocking_kernel>("blocking", "declares it may block", {.may_block = true}),
            pdc::sdk::kernel_type<echo_loop_kernel>("loop", "loop-style echo"),
            pdc::sdk::kernel_type<pairs_kernel>("pairs", "sums pairs (coroutine)",
-                                               {.tiers = PDC_TIER_ASYNC | PDC_TIER_SPIN}),
+                                               {.tiers = PDC_TIER_MASK(PDC_TIER_ASYNC) | PDC_TIER_MASK(PDC_TIER_SPIN)}),
            pdc::sdk::kernel_type<flaky_coroutine>("flaky", "coroutine that throws on 'boom'"),
            pdc::sdk::kernel_type<idle_coroutine>("idle", "coroutine that returns at once"));
 
@@ -154,7 +154,7 @@ TEST(SdkDescriptor, EntryRefusesAHostTableSmallerThanTheSdkKnows) {
 TEST(SdkKernelType, ReactiveKernelRunsOnEveryCpuTierByDefault) {
   const pdc_kernel_type& sut = type_at(k_recording);
 
-  EXPECT_EQ(sut.tiers, PDC_TIER_ALL_CPU);
+  EXPECT_EQ(sut.tiers, PDC_TIER_MASK_CPU);
   EXPECT_EQ(sut.flags, 0U);
   EXPECT_NE(sut.on_message, nullptr);
   EXPECT_EQ(sut.run, nullptr);
@@ -163,14 +163,14 @@ TEST(SdkKernelType, ReactiveKernelRunsOnEveryCpuTierByDefault) {
 TEST(SdkKernelType, MayBlockKernelIsKeptOffTheAsyncTier) {
   const pdc_kernel_type& sut = type_at(k_blocking);
 
-  EXPECT_EQ(sut.tiers, PDC_TIER_THREADED | PDC_TIER_SPIN);
+  EXPECT_EQ(sut.tiers, PDC_TIER_MASK(PDC_TIER_THREADED) | PDC_TIER_MASK(PDC_TIER_SPIN) | PDC_TIER_MASK(PDC_TIER_POOL));
   EXPECT_EQ(sut.flags, PDC_KERNEL_MAY_BLOCK);
 }
 
-TEST(SdkKernelType, LoopKernelRunsOnThreadedAndSpinAndMayBlock) {
+TEST(SdkKernelType, LoopKernelRunsOnThreadedSpinAndPoolAndMayBlock) {
   const pdc_kernel_type& sut = type_at(k_loop);
 
-  EXPECT_EQ(sut.tiers, PDC_TIER_THREADED | PDC_TIER_SPIN);
+  EXPECT_EQ(sut.tiers, PDC_TIER_MASK(PDC_TIER_THREADED) | PDC_TIER_MASK(PDC_TIER_SPIN) | PDC_TIER_MASK(PDC_TIER_POOL));
   EXPECT_EQ(sut.flags, PDC_KERNEL_MAY_BLOCK);
   EXPECT_EQ(sut.on_message, nullptr);
   EXPECT_NE(sut.run, nullptr);
@@ -179,7 +179,7 @@ TEST(SdkKernelType, LoopKernelRunsOnThreadedAndSpinAndMayBlock) {
 TEST(SdkKernelType, CoroutineKernelIsReactiveAndHonoursExplicitTiers) {
   const pdc_kernel_type& sut = type_at(k_pairs);
 
-  EXPECT_EQ(sut.tiers, PDC_TIER_ASYNC | PDC_TIER_SPIN);
+  EXPECT_EQ(sut.tiers, PDC_TIER_MASK(PDC_TIER_ASYNC) | PDC_TIER_MASK(PDC_TIER_SPIN));
   EXPECT_EQ(sut.flags, 0U);
   EXPECT_NE(sut.on_message, nullptr);
   EXPECT_EQ(sut.run, nullptr);

@@ -31,7 +31,7 @@ TEST_F(WaitTest, ParkedConsumerWakesOnPush) {
   std::uint64_t parks = 0;
   std::thread consumer_thread([&] {
     auto consumer = seg_.consumer(0);
-    const auto st = consumer.wait_for_data(wait_strategy::spin_park(0), deadline::after_ns(60'000'000'000));
+    const auto st = consumer.wait_for_data(idle_strategy::spin_park(0), deadline::after_ns(60'000'000'000));
     parks = consumer.stats().park_syscalls;
     outcome.store(static_cast<int>(st));
   });
@@ -52,7 +52,7 @@ TEST_F(WaitTest, ProducerMakesNoSystemCallWhileConsumerSpins) {
   std::thread consumer_thread([&] {
     auto consumer = seg_.consumer(0);
     while (received < k_count) {
-      if (consumer.wait_for_data(wait_strategy::spin(), deadline::after_ns(60'000'000'000)) != errc::ok) return;
+      if (consumer.wait_for_data(idle_strategy::spin(), deadline::after_ns(60'000'000'000)) != errc::ok) return;
       received += consumer.drain([](std::span<const std::byte>) {}, 64);
     }
   });
@@ -73,7 +73,7 @@ TEST_F(WaitTest, ParkedProducerWakesWhenSpaceIsReleased) {
   std::atomic<int> outcome{-1};
   std::thread producer_thread([&] {
     outcome.store(static_cast<int>(
-        producer.wait_for_space(msg.size(), wait_strategy::spin_park(0), deadline::after_ns(60'000'000'000))));
+        producer.wait_for_space(msg.size(), idle_strategy::spin_park(0), deadline::after_ns(60'000'000'000))));
   });
   ASSERT_TRUE(test::wait_until([&] { return seg_.control(0)->producer_parked.load() == 1; }));
   auto consumer = seg_.consumer(0);
@@ -87,7 +87,7 @@ TEST_F(WaitTest, ParkedProducerWakesWhenSpaceIsReleased) {
 
 TEST_F(WaitTest, WaitOnEmptyRingTimesOut) {
   auto consumer = seg_.consumer(0);
-  for (auto strategy : {wait_strategy::spin(), wait_strategy::spin_yield(10), wait_strategy::spin_park(10)}) {
+  for (auto strategy : {idle_strategy::spin(), idle_strategy::spin_yield(1'000), idle_strategy::spin_park(1'000)}) {
     EXPECT_EQ(consumer.wait_for_data(strategy, deadline::after_ns(2'000'000)), errc::timeout);
   }
 }
@@ -97,7 +97,7 @@ TEST_F(WaitTest, ClosingProducerWakesParkedConsumerWithPeerGone) {
   std::atomic<int> outcome{-1};
   std::thread consumer_thread([&] {
     auto consumer = seg_.consumer(0);
-    outcome.store(static_cast<int>(consumer.wait_for_data(wait_strategy::spin_park(0), deadline::never())));
+    outcome.store(static_cast<int>(consumer.wait_for_data(idle_strategy::spin_park(0), deadline::never())));
   });
   ASSERT_TRUE(test::wait_until([&] { return seg_.control(0)->consumer_parked.load() == 1; }));
   producer.close();
@@ -111,9 +111,9 @@ TEST_F(WaitTest, RecordsCommittedBeforeCloseAreStillDelivered) {
   ASSERT_EQ(producer.try_push(msg), errc::ok);
   producer.close();
   auto consumer = seg_.consumer(0);
-  EXPECT_EQ(consumer.wait_for_data(wait_strategy::spin_park(0), deadline::never()), errc::ok);
+  EXPECT_EQ(consumer.wait_for_data(idle_strategy::spin_park(0), deadline::never()), errc::ok);
   consumer.drain([](std::span<const std::byte>) {}, 10);
-  EXPECT_EQ(consumer.wait_for_data(wait_strategy::spin_park(0), deadline::never()), errc::peer_gone);
+  EXPECT_EQ(consumer.wait_for_data(idle_strategy::spin_park(0), deadline::never()), errc::peer_gone);
 }
 
 TEST_F(WaitTest, ClosedConsumerReleasesWaitingProducer) {
@@ -122,7 +122,7 @@ TEST_F(WaitTest, ClosedConsumerReleasesWaitingProducer) {
   while (producer.try_push(msg) == errc::ok) {
   }
   seg_.consumer(0).close();
-  EXPECT_EQ(producer.wait_for_space(msg.size(), wait_strategy::spin_park(0), deadline::never()), errc::peer_gone);
+  EXPECT_EQ(producer.wait_for_space(msg.size(), idle_strategy::spin_park(0), deadline::never()), errc::peer_gone);
 }
 
 TEST_F(WaitTest, EventfdModeSignalsTheFdInsteadOfTheFutex) {

@@ -1,6 +1,8 @@
 // libpdc: the C++ client of pdcd. One pdc::client is one session (one
 // connection to the daemon's control socket); a pdc::attachment is a
-// shared-memory data path to one kernel. docs/client.md has examples.
+// shared-memory data path to one kernel. docs/client.md has examples. The
+// kinds (pdc::kernel_tier, pdc::backpressure_policy, pdc::kernel_state) and
+// their names come from pdc/core/kinds.hpp.
 #pragma once
 
 #include <cstddef>
@@ -13,41 +15,15 @@
 #include <type_traits>
 #include <vector>
 
+#include "pdc/core/idle_strategy.hpp"
+#include "pdc/core/kinds.hpp"
 #include "pdc/core/result.hpp"
-#include "pdc/core/wait.hpp"
 #include "pdc/proto/envelope.hpp"
 
 namespace pdc {
 
-/// Where and how a kernel's loop runs (ARCHITECTURE.md section 4). Values match the wire.
-enum class kernel_tier : std::uint8_t { async = 0, threaded = 1, spin = 2, pool = 3, cuda = 4 };
-
-/// What a kernel does with a message when its queue is full. Values match the wire.
-enum class backpressure_policy : std::uint8_t { block = 0, reject = 1, drop_oldest = 2, drop_newest = 3 };
-
-/// A kernel's lifecycle state. Values match the wire.
-enum class kernel_state : std::uint8_t {
-  created = 0,
-  launched = 1,
-  active = 2,
-  deactivated = 3,
-  terminating = 4,
-  terminated = 5,
-};
-
 /// Which form `client::metrics` asks for.
 enum class metrics_format : std::uint8_t { structured = 0, prometheus = 1 };
-
-/// Lower-case name ("async", "pool", ...); "unknown" for values this build does not know.
-std::string_view to_string(kernel_tier t) noexcept;
-/// Lower-case name ("block", "drop_oldest", ...); "unknown" for values this build does not know.
-std::string_view to_string(backpressure_policy b) noexcept;
-/// Lower-case name ("active", "terminating", ...); "unknown" for values this build does not know.
-std::string_view to_string(kernel_state s) noexcept;
-/// Parses a tier name as printed by to_string; nullopt if unknown.
-std::optional<kernel_tier> parse_tier(std::string_view name) noexcept;
-/// Parses a backpressure name as printed by to_string; nullopt if unknown.
-std::optional<backpressure_policy> parse_backpressure(std::string_view name) noexcept;
 
 /// Summary of one latency histogram; all times in nanoseconds.
 struct latency_summary {
@@ -81,6 +57,12 @@ struct kernel_info {
   latency_summary queue_wait;                                     ///< Enqueue to handler start.
   latency_summary processing;                                     ///< Handler run time.
   std::uint32_t subscribers = 0;                                  ///< Sessions subscribed to its outputs.
+  std::uint64_t processed = 0;                                    ///< Handler invocations.
+  std::uint64_t dead_letters = 0;  ///< Replies whose sender was gone (delivered to subscribers, if any).
+  std::uint64_t malformed = 0;     ///< Records refused because their envelope was malformed.
+  std::string pool;                ///< Pool tier: the named pool ("" for a private one).
+  std::uint32_t workers = 0;       ///< Agents (threads' shares) serving the kernel.
+  bool latency_metrics = true;     ///< Whether the latency histograms are recorded.
 };
 
 /// A loaded plugin (wire PluginInfo).
@@ -90,6 +72,14 @@ struct plugin_info {
   std::string path;                       ///< Path it was loaded from.
   std::vector<std::string> kernel_types;  ///< Kernel types it provides.
   std::uint32_t live_kernels = 0;         ///< Kernels of its types alive now.
+};
+
+/// A named thread pool of the daemon (config [[pool]]) and the kernels on it.
+struct pool_info {
+  std::string name;                  ///< Pool name.
+  std::uint32_t threads = 0;         ///< Threads in the pool.
+  std::uint32_t idle_spin_us = 0;    ///< How long an idle pool thread polls before it parks.
+  std::vector<std::string> kernels;  ///< Kernels whose agents run on it.
 };
 
 /// What `client::metrics` returns: structured kernels, and text for the Prometheus format.
@@ -110,7 +100,9 @@ struct launch_options {
   std::string config;                                             ///< Text handed to the type's create().
   std::uint32_t workers = 0;                                      ///< Threads for the pool tier; 0 = default.
   std::int32_t cpu = -1;                                          ///< CPU to pin a spin kernel to; -1 = none.
-  std::uint32_t idle_spin_us = 0;  ///< Tiers 2/3: polling before an idle worker parks, us; 0 = tier default.
+  std::uint32_t idle_spin_us = 0;  ///< Polling before an idle worker parks, us; 0 = the tier's default.
+  std::string pool;                ///< Pool tier: a named pool of the daemon's config; empty = a private pool.
+  bool latency_metrics = true;     ///< Record queue-wait and processing histograms (off: a little faster).
 };
 
 /// Per-message options of `client::send` and `client::request`.
@@ -118,6 +110,9 @@ struct send_options {
   std::uint32_t type_id = 0;                   ///< Application payload type; 0 = untyped bytes.
   std::uint8_t priority = k_default_priority;  ///< 0-255; higher is served first where ordered.
   bool ack = true;  ///< Wait for the daemon to accept the message (false: only failures are reported, later).
+  /// Tell the kernel nobody waits for an answer: its reply becomes an output
+  /// (to its subscribers and connected kernels) instead of a dead letter.
+  bool no_reply = false;
 };
 
 /// A message the daemon delivered to this session: a reply or a subscribed output.
@@ -151,10 +146,10 @@ enum class ring_full_policy : std::uint8_t {
                ///< gets an error reply) and sends; refusals are counted in the kernel's metrics.
 };
 
-/// Polls an attachment makes before it parks (about 100-500 us): long enough
-/// that a busy request/reply ping-pong never sleeps, short enough that an idle
-/// waiter soon frees its core.
-inline constexpr std::uint32_t k_attachment_spins = 20'000;
+/// How long an attachment polls before it parks: long enough that a busy
+/// request/reply ping-pong never sleeps, short enough that an idle waiter
+/// soon frees its core.
+inline constexpr std::uint64_t k_attachment_spin_ns = 200'000;
 /// Default limit on a send waiting for room in a full request ring, ns.
 inline constexpr std::int64_t k_attachment_full_timeout_ns = 5'000'000'000;
 /// Messages request() sets aside by default for receive() before dropping the oldest.
@@ -166,7 +161,7 @@ struct attach_options {
   std::uint32_t reply_ring_bytes = 0;                           ///< Reply ring capacity, bytes; 0 = daemon default.
   ring_full_policy full_policy = ring_full_policy::kernel;      ///< What a send does when the request ring is full.
   std::int64_t full_timeout_ns = k_attachment_full_timeout_ns;  ///< Longest wait for room (wait); negative = forever.
-  wait_strategy wait = wait_strategy::spin_park(k_attachment_spins);  ///< How receive/request/a full send wait.
+  idle_strategy wait = idle_strategy::spin_park(k_attachment_spin_ns);  ///< How receive/request/a full send wait.
   std::size_t reply_limit = k_attachment_reply_limit;  ///< Messages request() sets aside for receive() (at least 1).
 };
 
@@ -269,7 +264,7 @@ class attachment {
   result<void> detach();
 
   /// Changes how receive, request, poll and a waiting send wait.
-  void set_wait_strategy(const wait_strategy& strategy) noexcept;
+  void set_wait_strategy(const idle_strategy& strategy) noexcept;
   /// Changes what a send does on a full request ring (`timeout_ns` for wait; negative = forever).
   void set_full_policy(ring_full_policy policy, std::int64_t timeout_ns = k_attachment_full_timeout_ns) noexcept;
   /// Messages set aside by request() and not yet received.
@@ -364,6 +359,8 @@ class client {
   result<void> unsubscribe(std::string_view kernel_id);
   /// Pipes `from_kernel`'s outputs into `to_kernel` (refused if it would make a cycle).
   result<void> connect_kernels(std::string_view from_kernel, std::string_view to_kernel);
+  /// The daemon's named thread pools.
+  result<std::vector<pool_info>> pools();
   /// Undoes connect_kernels.
   result<void> disconnect_kernels(std::string_view from_kernel, std::string_view to_kernel);
 

@@ -3,8 +3,9 @@
  * Conventions: every function returns PDC_OK (0) or a negative PDC_E_* code
  * from pdc/errors.h, unless its brief says otherwise; pdc_last_error() gives a
  * one-line message for the last failure on a handle. No function throws or
- * aborts on bad input. Structs that may grow start with `struct_size`
- * (set it with the matching *_init function). Times are in nanoseconds unless
+ * aborts on bad input. Structs that may grow start with `uint32_t
+ * struct_size` (set it with the matching *_init function), as in the plugin
+ * ABI. Times are in nanoseconds unless
  * a name says `_ms`.
  *
  * Thread-safety: a pdc_client may be used by one thread at a time; distinct
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 #include "pdc/errors.h"
+#include "pdc/kinds.h"
 
 #if defined(__GNUC__)
 #define PDC_API __attribute__((visibility("default")))
@@ -33,21 +35,13 @@ typedef struct pdc_client pdc_client;
 /** A shared-memory data path to one kernel (opaque); see pdc_attach. */
 typedef struct pdc_attachment pdc_attachment;
 
-/* Kernel tiers (pdc_launch_options.tier). */
-#define PDC_TIER_ASYNC 0
-#define PDC_TIER_THREADED 1
-#define PDC_TIER_SPIN 2
-#define PDC_TIER_POOL 3
-
-/* Backpressure policies (pdc_launch_options.backpressure). */
-#define PDC_BACKPRESSURE_BLOCK 0
-#define PDC_BACKPRESSURE_REJECT 1
-#define PDC_BACKPRESSURE_DROP_OLDEST 2
-#define PDC_BACKPRESSURE_DROP_NEWEST 3
+/* Kernel tiers (pdc_launch_options.tier) are PDC_TIER_*, and backpressure
+ * policies PDC_BACKPRESSURE_*, both from pdc/kinds.h. */
 
 /* Envelope flags (pdc_message_info.flags). */
-#define PDC_MESSAGE_FLAG_REPLY 0x1u /* answers a request of this session */
-#define PDC_MESSAGE_FLAG_ERROR 0x2u /* error reply: the payload is the error text */
+#define PDC_MESSAGE_FLAG_REPLY 0x1u    /* answers a request of this session */
+#define PDC_MESSAGE_FLAG_ERROR 0x2u    /* error reply: the payload is the error text */
+#define PDC_MESSAGE_FLAG_NO_REPLY 0x4u /* the sender wanted no answer */
 
 /* Default message priority (0-255). */
 #define PDC_DEFAULT_PRIORITY 128
@@ -55,13 +49,13 @@ typedef struct pdc_attachment pdc_attachment;
 /* What an attachment's send does when its request ring is full (pdc_attach_options.full_policy). */
 #define PDC_FULL_WAIT 0 /* wait for room, up to full_timeout_ns, then PDC_E_TIMEOUT */
 #define PDC_FULL_FAIL 1 /* fail at once with PDC_E_FULL */
-#define PDC_FULL_KERNEL                                                             \
-  2 /* the kernel's backpressure policy (default): PDC_E_TIMEOUT, PDC_E_REJECTED or \
-       PDC_E_DROPPED, or drop_oldest's drop of the kernel's oldest message */
+/* the kernel's backpressure policy (default): PDC_E_TIMEOUT, PDC_E_REJECTED or
+ * PDC_E_DROPPED, or drop_oldest's drop of the kernel's oldest message */
+#define PDC_FULL_KERNEL 2
 
 /** Parameters of pdc_launch; zero means "daemon default" where noted. */
 typedef struct pdc_launch_options {
-  size_t struct_size;         /* sizeof(pdc_launch_options); set by pdc_launch_options_init */
+  uint32_t struct_size;       /* sizeof(pdc_launch_options); set by pdc_launch_options_init */
   const char* kernel_type;    /* kernel type to instantiate (required) */
   const char* kernel_id;      /* unique id of the new kernel (required) */
   int32_t tier;               /* PDC_TIER_*; default PDC_TIER_ASYNC */
@@ -72,20 +66,23 @@ typedef struct pdc_launch_options {
   const char* config;         /* text handed to the type's create(); NULL = none */
   uint32_t workers;           /* threads for the pool tier; 0 = default */
   int32_t cpu;                /* CPU to pin a spin kernel to; -1 = none */
-  uint32_t idle_spin_us;      /* tiers 2/3: polling before an idle worker parks, us; 0 = tier default */
+  uint32_t idle_spin_us;      /* polling before an idle worker parks, us; 0 = the tier's default */
+  const char* pool;           /* pool tier: a named pool of the daemon's config; NULL = a private pool */
+  int32_t latency_metrics;    /* non-zero (default): record queue-wait and processing histograms */
 } pdc_launch_options;
 
 /** Per-message options of pdc_send and pdc_request. */
 typedef struct pdc_send_options {
-  size_t struct_size; /* sizeof(pdc_send_options); set by pdc_send_options_init */
-  uint32_t type_id;   /* application payload type; 0 = untyped bytes */
-  uint32_t priority;  /* 0-255; default PDC_DEFAULT_PRIORITY */
-  int32_t ack;        /* non-zero (default): wait until the daemon accepted the message */
+  uint32_t struct_size; /* sizeof(pdc_send_options); set by pdc_send_options_init */
+  uint32_t type_id;     /* application payload type; 0 = untyped bytes */
+  uint32_t priority;    /* 0-255; default PDC_DEFAULT_PRIORITY */
+  int32_t ack;          /* non-zero (default): wait until the daemon accepted the message */
+  int32_t no_reply;     /* non-zero: nobody waits for an answer (the kernel's reply becomes an output) */
 } pdc_send_options;
 
 /** Envelope fields of a received message. */
 typedef struct pdc_message_info {
-  size_t struct_size;         /* set by the caller to sizeof(pdc_message_info) */
+  uint32_t struct_size;       /* set by the caller to sizeof(pdc_message_info) */
   uint64_t message_id;        /* sender's id of this message */
   uint64_t correlation_id;    /* message_id of the request it answers; 0 if none */
   uint64_t send_timestamp_ns; /* CLOCK_MONOTONIC at send */
@@ -95,14 +92,14 @@ typedef struct pdc_message_info {
   const char* kernel_id;      /* kernel that produced it; owned by the handle, valid until its next call */
 } pdc_message_info;
 
-/** Parameters of pdc_attach_ex; zero means "default" where noted. */
+/** Parameters of pdc_attach; zero means "default" where noted. */
 typedef struct pdc_attach_options {
-  size_t struct_size;          /* sizeof(pdc_attach_options); set by pdc_attach_options_init */
+  uint32_t struct_size;        /* sizeof(pdc_attach_options); set by pdc_attach_options_init */
   uint32_t request_ring_bytes; /* request ring capacity, bytes; 0 = daemon default */
   uint32_t reply_ring_bytes;   /* reply ring capacity, bytes; 0 = daemon default */
   int32_t full_policy;         /* PDC_FULL_*; default PDC_FULL_KERNEL */
   int64_t full_timeout_ns;     /* longest wait for room under PDC_FULL_WAIT; negative = forever; default 5 s */
-  uint32_t spin_iterations;    /* polls before a wait parks; default keeps a busy ping-pong awake */
+  uint64_t spin_ns;            /* polling before a wait parks, ns; default keeps a busy ping-pong awake */
 } pdc_attach_options;
 
 /** Static description of a PDC_E_* code (negative or positive); never NULL. Thread-safe. */
@@ -202,21 +199,18 @@ PDC_API int pdc_metrics_prometheus(pdc_client* client, const char* kernel_id, ch
 /* ---- attachments: a kernel's rings in shared memory ----------------------
  * A pdc_attachment sends and receives through two rings in a segment shared
  * with pdcd: no system call while both sides are busy. It may be used on
- * another thread than its client (one thread at a time), except pdc_detach,
+ * another thread than its client (one thread at a time), except pdc_attachment_detach,
  * which talks through the client. It stays safe to use and to close after
  * its client was closed (calls then fail with PDC_E_PEER_GONE). */
 
 /** Fills `options` with defaults and sets struct_size. */
 PDC_API void pdc_attach_options_init(pdc_attach_options* options);
 
-/** Attaches to kernel `kernel_id` with default options. On success *out is a
- * new handle (free it with pdc_attachment_close); on failure *out is NULL and
- * pdc_last_error(client) says why. */
-PDC_API int pdc_attach(pdc_client* client, const char* kernel_id, pdc_attachment** out);
-
-/** pdc_attach with options (NULL: defaults). */
-PDC_API int pdc_attach_ex(pdc_client* client, const char* kernel_id, const pdc_attach_options* options,
-                          pdc_attachment** out);
+/** Attaches to kernel `kernel_id` (`options` NULL: defaults). On success
+ * *out is a new handle (free it with pdc_attachment_close); on failure *out
+ * is NULL and pdc_last_error(client) says why. */
+PDC_API int pdc_attach(pdc_client* client, const char* kernel_id, const pdc_attach_options* options,
+                       pdc_attachment** out);
 
 /** One-line message of the last failed call on `attachment` ("" after a success). */
 PDC_API const char* pdc_attachment_last_error(const pdc_attachment* attachment);
@@ -251,7 +245,7 @@ PDC_API int pdc_attachment_request(pdc_attachment* attachment, const void* data,
 /** Detaches: closes the rings and tells pdcd through the client (if it is
  * still open). The handle stays allocated (every later call fails with
  * PDC_E_ILLEGAL_STATE) until pdc_attachment_close. */
-PDC_API int pdc_detach(pdc_attachment* attachment);
+PDC_API int pdc_attachment_detach(pdc_attachment* attachment);
 
 /** Closes the rings without telling the client, unmaps and frees the handle; NULL is ignored. */
 PDC_API void pdc_attachment_close(pdc_attachment* attachment);

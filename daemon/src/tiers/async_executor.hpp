@@ -1,49 +1,58 @@
-// Tier 1 (async): kernels run their on_message handler on the daemon's Asio
-// event loop, shared by many kernels, in batches so one busy kernel cannot
-// starve the others or the control socket. Attachments wake the loop through
-// the worker's doorbell eventfd, registered with the loop, after a short
-// adaptive spin.
+// Tier 1 (async): a kernel's one agent runs on the daemon's Asio event loop,
+// shared by every tier-1 kernel and the control socket. A turn runs batches
+// until one finds nothing, spins there by the adaptive idle strategy
+// (0.5-20 us by default), and parks by registering the agent's doorbell with
+// the loop. A turn yields to the loop after k_turn_batches batches, so one
+// busy kernel cannot starve the others or the sockets.
 #pragma once
 
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
+#include <functional>
 #include <memory>
 
+#include "pdc/core/idle_strategy.hpp"
+#include "runtime/doorbell.hpp"
 #include "tiers/executor.hpp"
-#include "worker.hpp"
 
 namespace pdc::daemon {
 
 class kernel;
+class kernel_host;
 
 class async_executor final : public executor {
  public:
-  /// Messages handled per turn before yielding to the loop's other work.
+  /// Messages handled per batch, and batches per turn before yielding to the loop.
   static constexpr std::size_t k_batch = 64;
+  static constexpr std::size_t k_turn_batches = 32;
 
-  async_executor(asio::io_context& io, const std::shared_ptr<kernel>& k);
+  async_executor(kernel& k, asio::io_context& io, kernel_host& host, const idle_strategy& idle);
   ~async_executor() override;
-  void start() override;
-  void notify() override;
-  void drain_and_stop(deadline until) override;
-  [[nodiscard]] std::size_t worker_count() const noexcept override { return 1; }
-  worker& worker_at(std::size_t) noexcept override { return worker_; }
+
+  result<void> start() override;
+  void notify() noexcept override;
+  void stop(std::function<void()> stopped) override;
 
  private:
-  void run_batch();
-  void post_batch();
-  void arm_doorbell();
-  void settle();
+  void run_turn();
+  void post_turn();
+  void park();
+  void arm();
+  void retire();
 
   asio::io_context& io_;
-  std::weak_ptr<kernel> kernel_;
-  worker worker_;
-  asio::posix::stream_descriptor bell_;
-  bool scheduled_ = false;
-  bool armed_ = false;
-  bool stopped_ = false;
-  // Adaptive spin before parking: grows while spinning finds work, shrinks when not.
-  std::uint64_t spin_ns_ = 2000;
+  kernel_host& host_;
+  doorbell bell_;
+  asio::posix::stream_descriptor bell_wait_;
+  idler idler_;
+  bool scheduled_ = false;  // a turn is posted
+  bool armed_ = false;      // an async wait on the doorbell is pending
+  bool parked_ = false;     // the agent's idle protocol said yes
+  bool stopping_ = false;
+  bool retired_ = false;
+  std::function<void()> stopped_;
+  // Loop handlers check it, so none outlives the executor.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 }  // namespace pdc::daemon

@@ -16,24 +16,26 @@
 #include <stdint.h>
 
 #include "pdc/errors.h"
+#include "pdc/kinds.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define PDC_PLUGIN_ABI_MAJOR 1u
+/* 2.0: tier masks are PDC_TIER_MASK(PDC_TIER_*) (pool has a bit of its own),
+ * PDC_KERNEL_CONCURRENT, one pdc_kernel_ctx per worker. */
+#define PDC_PLUGIN_ABI_MAJOR 2u
 #define PDC_PLUGIN_ABI_MINOR 0u
 #define PDC_PLUGIN_ENTRY_SYMBOL "pdc_plugin_entry"
 
-/* Tiers a kernel type may run on (bit mask in pdc_kernel_type.tiers). */
-#define PDC_TIER_ASYNC (1u << 0)    /* tier 1: the daemon's event loop; handler must not block */
-#define PDC_TIER_THREADED (1u << 1) /* tier 2: a dedicated thread (or a pool) */
-#define PDC_TIER_SPIN (1u << 2)     /* tier 3: a busy-polling dedicated thread */
-#define PDC_TIER_CUDA (1u << 3)     /* tier 4 (later): a persistent GPU kernel */
-#define PDC_TIER_ALL_CPU (PDC_TIER_ASYNC | PDC_TIER_THREADED | PDC_TIER_SPIN)
+/* Tiers a kernel type may run on: pdc_kernel_type.tiers is a mask of
+ * PDC_TIER_MASK(PDC_TIER_*) bits (pdc/kinds.h), e.g. PDC_TIER_MASK_CPU. */
 
 /* Kernel type flags. */
 #define PDC_KERNEL_MAY_BLOCK (1u << 0) /* handler may block: refused on the async tier */
+/* The handler may run on several threads at once on one state (it guards
+ * its state itself): required to run on more than one worker of a pool. */
+#define PDC_KERNEL_CONCURRENT (1u << 1)
 
 /* Log levels for pdc_host_api.log. */
 #define PDC_LOG_DEBUG 1
@@ -41,7 +43,9 @@ extern "C" {
 #define PDC_LOG_WARN 3
 #define PDC_LOG_ERROR 4
 
-/* Host-owned handle for one running kernel (opaque to plugins). */
+/* Host-owned handle (opaque to plugins) naming the caller: one per worker of
+ * a kernel, passed to its handlers, plus one for create(). A handler uses the
+ * ctx it was given, from the thread it was called on. */
 typedef struct pdc_kernel_ctx pdc_kernel_ctx;
 
 /* One message as a handler sees it. `payload` is valid only during the
@@ -52,25 +56,32 @@ typedef struct pdc_message {
   uint32_t type_id;
   uint64_t message_id;
   uint64_t correlation_id;
-  uint64_t reply_to; /* session that awaits the reply; 0 = none */
+  uint64_t reply_to; /* opaque token naming who awaits the reply; 0 = nobody (the reply is then an output) */
   uint64_t send_timestamp_ns;
   uint16_t flags;
   uint8_t priority;
 } pdc_message;
 
-/* Functions the daemon offers to plugins. All are thread-safe for calls on
- * the ctx passed to the current handler, from the handler's own thread. */
+/* Functions the daemon offers to plugins. Each is called with the ctx passed
+ * to the current handler, from the handler's own thread; every tier returns
+ * the same codes for the same call. */
 typedef struct pdc_host_api {
   uint32_t struct_size; /* sizeof(pdc_host_api) of the daemon */
   uint32_t abi_minor;   /* PDC_PLUGIN_ABI_MINOR of the daemon */
 
   /* Replies to `request` (routed to its sender, correlation = its message id).
-   * Returns PDC_OK, PDC_E_MESSAGE_TOO_LARGE, PDC_E_FULL (reply queue full:
-   * the reply is dropped and counted) or PDC_E_PEER_GONE. */
+   * Returns PDC_OK (delivered; or a dead letter when the sender is gone: it is
+   * counted and goes to the kernel's subscribers), PDC_E_MESSAGE_TOO_LARGE,
+   * PDC_E_FULL (the sender's reply queue is full: dropped and counted),
+   * PDC_E_INVALID_ARGUMENT or PDC_E_NOT_SUPPORTED (outside a handler). A
+   * request nobody waits for (reply_to 0) makes the reply an output, as emit. */
   int (*reply)(pdc_kernel_ctx* ctx, const pdc_message* request, const void* data, uint32_t len, uint32_t type_id);
-  /* Emits an output that answers nobody: it goes to the kernel's subscribers. */
+  /* Emits an output that answers nobody: it goes to the kernel's subscribers
+   * and connected kernels. PDC_OK, PDC_E_MESSAGE_TOO_LARGE, PDC_E_INVALID_ARGUMENT. */
   int (*emit)(pdc_kernel_ctx* ctx, const void* data, uint32_t len, uint32_t type_id);
-  /* Sends to another kernel by id (PDC_E_NOT_FOUND if none). */
+  /* Sends to another kernel by id: PDC_OK, PDC_E_NOT_FOUND (no such kernel),
+   * PDC_E_FULL / PDC_E_REJECTED / PDC_E_DROPPED (its queue is full, by its
+   * policy), PDC_E_TERMINATED, PDC_E_MESSAGE_TOO_LARGE. */
   int (*send_to)(pdc_kernel_ctx* ctx, const char* kernel_id, const void* data, uint32_t len, uint32_t type_id);
   /* Logs one line through the daemon's logger, tagged with the kernel id. */
   void (*log)(pdc_kernel_ctx* ctx, int level, const char* message);
@@ -92,7 +103,7 @@ typedef struct pdc_host_api {
 /* One kernel type a plugin provides. Exactly one of on_message / run is set. */
 typedef struct pdc_kernel_type {
   uint32_t struct_size; /* sizeof(pdc_kernel_type) of the plugin */
-  uint32_t tiers;       /* PDC_TIER_* bits this type may run on */
+  uint32_t tiers;       /* PDC_TIER_MASK(PDC_TIER_*) bits this type may run on */
   uint32_t flags;       /* PDC_KERNEL_* bits */
   uint32_t reserved;
   const char* name;        /* unique among loaded plugins, e.g. "echo" */
@@ -109,7 +120,8 @@ typedef struct pdc_kernel_type {
    * number of times. A negative return counts as a handler error; a request
    * with a sender then gets an error reply so it does not hang. */
   int (*on_message)(void* state, pdc_kernel_ctx* ctx, const pdc_message* message);
-  /* Loop style, tiers 2/3 only: loops on receive() until should_terminate(). */
+  /* Loop style, tiers 2/3 only (threaded, spin, a private pool): loops on
+   * receive() until should_terminate(). */
   int (*run)(void* state, pdc_kernel_ctx* ctx);
 } pdc_kernel_type;
 

@@ -176,7 +176,8 @@ class message_range {
 };
 
 /// A kernel's handle on the host: wraps pdc_kernel_ctx plus the host table.
-/// Cheap to copy. Use it only from the thread the host called you on.
+/// Cheap to copy. Use it only from the thread the host called you on: each
+/// worker of a kernel has a context of its own.
 class context {
  public:
   context(pdc_kernel_ctx* ctx, const pdc_host_api* host) noexcept : ctx_(ctx), host_(host) {}
@@ -382,12 +383,16 @@ concept creatable_kernel = std::constructible_from<K, context&, std::string_view
 
 /// Per-type options for kernel_type().
 struct kernel_options {
-  /// PDC_TIER_* bits; 0 picks the default: all CPU tiers for on_message
-  /// kernels, threaded|spin for run kernels and for kernels that may block.
+  /// PDC_TIER_MASK(PDC_TIER_*) bits; 0 picks the default: every CPU tier for
+  /// on_message kernels, threaded|spin|pool for run kernels and for kernels
+  /// that may block.
   std::uint32_t tiers = 0;
   /// The handler may block (I/O, sleeps): the daemon refuses it on tier 1.
   /// Always set for run kernels, which block in receive().
   bool may_block = false;
+  /// The handler may run on several threads at once on one kernel object
+  /// (it guards its members itself): needed for more than one pool worker.
+  bool concurrent = false;
 };
 
 namespace detail {
@@ -592,12 +597,13 @@ constexpr pdc_kernel_type kernel_type(const char* name, const char* description,
                 "a kernel class is constructible from (context&, std::string_view), (std::string_view) or ()");
   constexpr bool is_loop = loop_kernel<K>;
   const bool may_block = options.may_block || is_loop;
-  constexpr std::uint32_t k_blocking_tiers = PDC_TIER_THREADED | PDC_TIER_SPIN;
+  constexpr std::uint32_t k_blocking_tiers =
+      PDC_TIER_MASK(PDC_TIER_THREADED) | PDC_TIER_MASK(PDC_TIER_SPIN) | PDC_TIER_MASK(PDC_TIER_POOL);
 
   pdc_kernel_type t{};
   t.struct_size = sizeof(pdc_kernel_type);
-  t.tiers = options.tiers != 0 ? options.tiers : (may_block ? k_blocking_tiers : PDC_TIER_ALL_CPU);
-  t.flags = may_block ? PDC_KERNEL_MAY_BLOCK : 0U;
+  t.tiers = options.tiers != 0 ? options.tiers : (may_block ? k_blocking_tiers : PDC_TIER_MASK_CPU);
+  t.flags = (may_block ? PDC_KERNEL_MAY_BLOCK : 0U) | (options.concurrent ? PDC_KERNEL_CONCURRENT : 0U);
   t.name = name;
   t.description = description;
   if constexpr (coroutine_kernel<K>) {

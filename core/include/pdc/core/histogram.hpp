@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 
 namespace pdc {
@@ -43,12 +44,43 @@ class histogram {
   static std::uint64_t bucket_lower(std::size_t index) noexcept;
 
  private:
+  friend class published_histogram;
+
   std::array<std::uint64_t, k_bucket_count> buckets_{};
   std::uint64_t count_ = 0;
   std::uint64_t min_ = UINT64_MAX;
   std::uint64_t max_ = 0;
   // Sum in long double would be slower; 2^64 ns is ~584 years of samples.
   std::uint64_t sum_ = 0;
+};
+
+/// A histogram with one writer and any number of concurrent readers: the
+/// writer records with relaxed loads and stores (no read-modify-write, no
+/// lock); a reader takes a snapshot. Counts in a snapshot taken while the
+/// writer runs may lag by the samples in flight; the total is the sum of the
+/// buckets read, so quantiles stay consistent.
+class published_histogram {
+ public:
+  /// Adds `n` samples of `value_ns`. Writer thread only.
+  void record(std::uint64_t value_ns, std::uint64_t n = 1) noexcept {
+    bump(buckets_[histogram::bucket_of(value_ns)], n);
+    bump(sum_, value_ns * n);
+    if (value_ns > max_.load(std::memory_order_relaxed)) max_.store(value_ns, std::memory_order_relaxed);
+    if (value_ns < min_.load(std::memory_order_relaxed)) min_.store(value_ns, std::memory_order_relaxed);
+  }
+  /// Adds what has been recorded so far to `out`. Any thread.
+  void snapshot_into(histogram& out) const noexcept;
+
+ private:
+  static void bump(std::atomic<std::uint64_t>& cell, std::uint64_t n) noexcept {
+    // Relaxed load + store: a single writer needs no read-modify-write.
+    cell.store(cell.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+
+  std::array<std::atomic<std::uint64_t>, histogram::k_bucket_count> buckets_{};
+  std::atomic<std::uint64_t> sum_{0};
+  std::atomic<std::uint64_t> min_{UINT64_MAX};
+  std::atomic<std::uint64_t> max_{0};
 };
 
 }  // namespace pdc

@@ -3,7 +3,8 @@
 // Layout (all offsets from the segment base, never pointers):
 //
 //   0      segment_header   magic, layout version (written last), sizes, ring table
-//   ...    ring 0           ring_control (3 x 128 B) followed by its data area
+//   512    aux area         optional, for the segment's owner (an attachment's control line)
+//   ...    ring 0           ring_control (4 x 128 B) followed by its data area
 //   ...    ring 1 ...
 //
 // The creator fills everything, then stores `layout_version` with release
@@ -25,7 +26,7 @@
 namespace pdc {
 
 inline constexpr std::uint64_t k_segment_magic = 0x3130474553434450ULL;  // "PDCSEG01" little-endian
-inline constexpr std::uint32_t k_segment_layout_version = 1;
+inline constexpr std::uint32_t k_segment_layout_version = 2;
 inline constexpr std::uint32_t k_segment_max_rings = 8;
 
 /// Where one ring lives inside a segment (immutable after creation).
@@ -45,8 +46,10 @@ struct segment_header {
   std::uint32_t header_bytes;   ///< sizeof(segment_header) of the creator.
   std::uint64_t segment_bytes;  ///< Total mapped size.
   std::uint32_t ring_count;
-  std::uint32_t flags;     ///< Reserved for later use (e.g. GPU-mapped).
-  std::uint64_t user_tag;  ///< Free for the owner (e.g. attachment id).
+  std::uint32_t flags;       ///< Reserved for later use (e.g. GPU-mapped).
+  std::uint64_t user_tag;    ///< Free for the owner (e.g. attachment id).
+  std::uint64_t aux_offset;  ///< Offset of the aux area (128-byte aligned), 0 if none.
+  std::uint64_t aux_bytes;   ///< Size of the aux area.
   ring_descriptor rings[k_segment_max_rings];
 };
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -70,7 +73,9 @@ class segment {
 
   /// Creates a sealed memfd segment with the given rings. `name` shows in
   /// /proc/PID/fd and maps for debugging only.
-  static result<segment> create(const std::string& name, std::span<const ring_spec> rings, std::uint64_t user_tag = 0);
+  /// `aux_bytes` (0: none) reserves a zero-filled area before the rings for the owner's use.
+  static result<segment> create(const std::string& name, std::span<const ring_spec> rings, std::uint64_t user_tag = 0,
+                                std::uint64_t aux_bytes = 0);
   /// Maps a segment from an fd (received from another process) and checks
   /// its header, sizes and seals. Takes ownership of `fd` on success and on failure.
   static result<segment> open(int fd);
@@ -90,9 +95,11 @@ class segment {
   [[nodiscard]] ring_consumer consumer(std::uint32_t index) const noexcept;
   /// The shared control block of ring `index` (for closing / parking state).
   [[nodiscard]] ring_control* control(std::uint32_t index) const noexcept;
+  /// The aux area, as validated at create/open (empty if the segment has none).
+  [[nodiscard]] std::span<std::byte> aux() const noexcept;
 
-  /// Total bytes a segment with these rings occupies.
-  static std::uint64_t required_bytes(std::span<const ring_spec> rings) noexcept;
+  /// Total bytes a segment with these rings (and aux area) occupies.
+  static std::uint64_t required_bytes(std::span<const ring_spec> rings, std::uint64_t aux_bytes = 0) noexcept;
 
  private:
   segment(int fd, void* base, std::size_t size) noexcept : fd_(fd), base_(base), size_(size) {}
@@ -104,6 +111,8 @@ class segment {
   std::size_t size_ = 0;
   std::uint32_t ring_count_ = 0;
   ring_descriptor rings_[k_segment_max_rings]{};
+  std::uint64_t aux_offset_ = 0;
+  std::uint64_t aux_bytes_ = 0;
 };
 
 }  // namespace pdc

@@ -14,7 +14,9 @@
 #include <cstring>
 #include <span>
 
+#include "pdc/core/clock.hpp"
 #include "pdc/core/errc.hpp"
+#include "pdc/core/idle_strategy.hpp"
 #include "pdc/core/wait.hpp"
 
 namespace pdc {
@@ -23,19 +25,14 @@ namespace pdc {
 inline constexpr std::size_t k_ring_line = 128;
 /// Records are padded to this alignment.
 inline constexpr std::size_t k_record_align = 8;
+/// The close reason that means plain "closed" (other reasons are pdc::errc values).
+inline constexpr std::uint32_t k_ring_closed = 1;
 
 /// Shared control block of one ring. Each index has a single writer and sits
 /// on its own 128-byte line so the two sides never false-share.
 struct ring_control {
   /// Bytes ever published by the producer (monotonic; offset = pos & mask).
   alignas(k_ring_line) std::atomic<std::uint64_t> write_pos;
-  /// Producer-side counts, for the consumer's metrics: records the producer
-  /// refused (reject, block timeout) or dropped (drop_newest) on a full ring.
-  std::atomic<std::uint64_t> producer_rejected;
-  std::atomic<std::uint64_t> producer_dropped;
-  /// Running count of requests that the consumer drop its oldest record
-  /// (drop_oldest policy: only the consumer may remove records).
-  std::atomic<std::uint64_t> shed_requests;
   /// Bytes ever released by the consumer.
   alignas(k_ring_line) std::atomic<std::uint64_t> read_pos;
   /// Futex word: 1 while the consumer is parked (or about to), else 0.
@@ -152,9 +149,9 @@ class ring_producer {
     return errc::ok;
   }
 
-  /// Waits until a record of `len` bytes fits, by `strategy`, until `until`.
+  /// Waits until a record of `len` bytes fits, idling by `strategy`, until `until`.
   /// Returns ok, timeout, peer_gone (consumer closed) or message_too_large.
-  errc wait_for_space(std::size_t len, const wait_strategy& strategy, deadline until) noexcept;
+  errc wait_for_space(std::size_t len, const idle_strategy& strategy, deadline until) noexcept;
 
   /// Marks the producer side closed and wakes a parked consumer. `reason` (non-zero)
   /// tells the consumer why: 1 = closed, else a pdc::errc value (e.g. terminated).
@@ -169,16 +166,10 @@ class ring_producer {
   }
   /// Route consumer wake-ups to an eventfd instead of a futex (for event loops).
   void set_wake_fd(int fd) noexcept { wake_fd_ = fd; }
-  /// Counts a record refused on a full ring (metrics; relaxed: a statistic).
-  void count_rejected() noexcept { ctl_->producer_rejected.fetch_add(1, std::memory_order_relaxed); }
-  /// Counts a record dropped on a full ring (metrics).
-  void count_dropped() noexcept { ctl_->producer_dropped.fetch_add(1, std::memory_order_relaxed); }
-  /// Asks the consumer to drop its oldest record, and wakes it if parked.
-  void request_shed() noexcept {
-    // SYNC: shed_requests — seq_cst: a release for the consumer's acquire in
-    // shed_requested(), and ordered before the consumer_parked load below
-    // (Dekker pair with the consumer's park, as in commit()).
-    ctl_->shed_requests.fetch_add(1, std::memory_order_seq_cst);
+  /// Wakes the consumer if it is parked. For a producer that announced work
+  /// through another word of the segment with a seq_cst store (Dekker pair
+  /// with the consumer's park, as in commit()).
+  void notify_consumer() noexcept {
     if (ctl_->consumer_parked.load(std::memory_order_seq_cst) != 0) wake_consumer();
   }
   [[nodiscard]] const ring_view_stats& stats() const noexcept { return stats_; }
@@ -239,6 +230,10 @@ class ring_consumer {
       std::memcpy(&h, data_ + off, sizeof h);
       const std::uint64_t to_end = mask_ + 1 - off;
       const std::uint64_t avail = write_cache_ - read_local_;
+      // A producer index behind ours, or more than one capacity ahead, is
+      // corruption (the difference wraps to a huge value when behind); it
+      // also bounds the padding skips below to one lap of the ring.
+      if (avail > mask_ + 1) return {errc::corrupt_segment, {}};
       if (h.tag == k_record_padding) {
         if (h.length + sizeof(record_header) != to_end || to_end > avail) return {errc::corrupt_segment, {}};
         read_local_ += to_end;
@@ -296,20 +291,30 @@ class ring_consumer {
   /// True when a published record (or padding) is waiting.
   [[nodiscard]] bool has_data() noexcept {
     if (read_local_ != write_cache_) return true;
-    // SYNC: write_pos — acquire, as in try_peek.
-    write_cache_ = ctl_->write_pos.load(std::memory_order_acquire);
+    // SYNC: write_pos — seq_cst (an acquire, as in try_peek, that is also a
+    // consumer's last look after mark_parked(): Dekker pair with commit()).
+    // It costs what an acquire load costs on x86 and ARM.
+    write_cache_ = ctl_->write_pos.load(std::memory_order_seq_cst);
     return read_local_ != write_cache_;
   }
 
-  /// Waits until a record is readable, by `strategy`, until `until`. Returns
-  /// ok, timeout, or peer_gone (producer closed and nothing left to read).
-  errc wait_for_data(const wait_strategy& strategy, deadline until) noexcept;
+  /// Waits until a record is readable, idling by `strategy`, until `until`.
+  /// Returns ok, timeout, or peer_gone (producer closed and nothing left to read).
+  errc wait_for_data(const idle_strategy& strategy, deadline until) noexcept;
 
   /// Prepares to sleep in an external event loop: marks the consumer parked
   /// and returns false if data arrived meanwhile (then do not sleep). Pair
   /// with unpark() after waking. The producer's wake goes to its wake fd.
   bool prepare_park() noexcept;
-  /// Clears the parked mark set by prepare_park().
+  /// Marks the consumer parked without looking for data: for a consumer that
+  /// sleeps on something else too (a closed gate) and takes its own last look
+  /// (has_data) afterwards. Pair with unpark().
+  void mark_parked() noexcept {
+    // SYNC: consumer_parked — seq_cst exchange, the consumer's half of the
+    // Dekker pair with commit() (as in prepare_park).
+    ctl_->consumer_parked.exchange(1, std::memory_order_seq_cst);
+  }
+  /// Clears the parked mark set by prepare_park() or mark_parked().
   void unpark() noexcept;
 
   /// Marks the consumer side closed and wakes a parked producer (`reason` as for
@@ -325,12 +330,6 @@ class ring_consumer {
   }
   /// Route producer wake-ups to an eventfd instead of a futex.
   void set_wake_fd(int fd) noexcept { wake_fd_ = fd; }
-  /// How many times the producer asked for its oldest record to be dropped.
-  [[nodiscard]] std::uint64_t shed_requested() const noexcept {
-    // SYNC: shed_requests — acquire pairs with request_shed().
-    return ctl_->shed_requests.load(std::memory_order_seq_cst);
-  }
-
   [[nodiscard]] const ring_view_stats& stats() const noexcept { return stats_; }
   /// Bytes published and not yet consumed (approximate while the producer runs).
   [[nodiscard]] std::uint64_t used_bytes() const noexcept {

@@ -20,6 +20,8 @@ static_assert(std::is_trivially_copyable_v<envelope>);
 inline constexpr std::uint8_t k_default_priority = 128;
 inline constexpr std::uint16_t k_envelope_flag_reply = 1U << 0;
 inline constexpr std::uint16_t k_envelope_flag_error = 1U << 1;
+/// Set by a sender that wants no reply: the kernel's answer to it is an output (subscribers, connections).
+inline constexpr std::uint16_t k_envelope_flag_no_reply = 1U << 2;
 
 /// Builds an envelope for a payload of `payload_length` bytes.
 inline envelope make_envelope(std::uint64_t message_id, std::uint32_t payload_length, std::uint64_t send_ns,

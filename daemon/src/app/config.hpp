@@ -1,0 +1,47 @@
+// pdcd configuration: a TOML file (docs/operations.md), overridden by flags.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pdc/core/result.hpp"
+#include "runtime/launch_request.hpp"
+#include "tiers/thread_pool.hpp"
+
+namespace pdc::daemon {
+
+/// A kernel the daemon launches at start.
+struct startup_kernel {
+  launch_request launch;
+  bool activate = true;
+};
+
+struct daemon_config {
+  std::string socket_path;                ///< Empty: the default path (docs/operations.md).
+  std::vector<std::string> plugin_dirs;   ///< Searched for plugins named without a '/'.
+  std::vector<std::string> plugins;       ///< Loaded at start, in order.
+  std::string log_level = "info";         ///< trace, debug, info, warn, error.
+  std::uint32_t default_capacity = 4096;  ///< Messages per kernel queue (seed default).
+  std::uint32_t max_message_bytes = 64 * 1024;
+  std::uint32_t block_timeout_ms = 5000;      ///< How long a `block` sender waits for room.
+  std::uint32_t drain_timeout_ms = 5000;      ///< How long shutdown drains each kernel.
+  std::uint32_t session_queue_limit = 65536;  ///< Deliveries buffered per slow client.
+  /// Bytes agents may hand to the control thread (replies to socket senders,
+  /// outputs to subscribers) before a handler's reply gets PDC_E_FULL.
+  std::uint64_t max_in_flight_bytes = 64ULL << 20;
+  std::vector<pool_config> pools;  ///< Named thread pools ([[pool]]).
+  std::vector<startup_kernel> kernels;
+  std::string source;  ///< File it came from ("" if none).
+};
+
+/// Parses TOML text; errors name `source_name`, the line and the reason.
+result<daemon_config> parse_config(std::string_view text, std::string_view source_name);
+/// Reads and parses a TOML file; relative plugin_dirs are taken relative to
+/// the file's folder.
+result<daemon_config> load_config_file(const std::string& path);
+/// Checks limits and combinations (capacity >= 1, sizes within ceilings...).
+result<void> validate(const daemon_config& cfg);
+
+}  // namespace pdc::daemon

@@ -1,0 +1,154 @@
+#include "app/daemon.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+
+#include "app/sd_notify.hpp"
+#include "pdc/core/socket_path.hpp"
+#include "runtime/registry.hpp"
+#include "server/control_server.hpp"
+
+namespace pdc::daemon {
+
+struct daemon::impl {
+  explicit impl(daemon_config c) : cfg(std::move(c)), reg(io, cfg), server(io, reg, cfg), signals(io), guard(io) {
+    reg.set_sink(&server);
+  }
+  ~impl() { reg.set_sink(nullptr); }
+
+  void watch_signals() {
+    signals.async_wait([this](const asio::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        reload();
+        watch_signals();
+        return;
+      }
+      spdlog::info("received {}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      shutdown();
+    });
+  }
+
+  void reload() {
+    if (cfg.source.empty()) {
+      spdlog::info("SIGHUP: no config file to reload");
+      return;
+    }
+    auto fresh = load_config_file(cfg.source);
+    if (!fresh) {
+      spdlog::error("SIGHUP: keeping the running config; {}", fresh.err().what());
+      return;
+    }
+    // Only settings that are safe to change live are applied.
+    cfg.log_level = fresh->log_level;
+    cfg.block_timeout_ms = fresh->block_timeout_ms;
+    cfg.drain_timeout_ms = fresh->drain_timeout_ms;
+    set_log_level(cfg.log_level);
+    spdlog::info("SIGHUP: reloaded {} (log_level, block_timeout_ms, drain_timeout_ms)", cfg.source);
+  }
+
+  // Stops accepting, terminates every kernel in parallel within one drain
+  // timeout, and stops the loop once they are all gone. Never blocks.
+  void shutdown() {
+    if (stopping) return;
+    stopping = true;
+    notify_systemd("STOPPING=1");
+    server.stop_accepting();
+    reg.terminate_all(std::uint64_t{cfg.drain_timeout_ms} * 1'000'000, [this] { finish(); });
+    // A handler that never returns must not keep the daemon alive: after the
+    // drain timeout and a grace period, exit without waiting for it.
+    guard.expires_after(std::chrono::milliseconds(cfg.drain_timeout_ms) + k_stop_grace);
+    guard.async_wait([this](const asio::error_code& ec) {
+      if (ec) return;
+      std::string busy;
+      for (const auto& [id, k] : reg.kernels()) busy += (busy.empty() ? "" : ", ") + id;
+      spdlog::error("kernels still running a handler {} ms after the drain timeout: {}; exiting without them",
+                    k_stop_grace.count(), busy);
+      spdlog::shutdown();
+      std::_Exit(0);
+    });
+  }
+
+  void finish() {
+    guard.cancel();
+    server.close_all();
+    asio::error_code ignored;
+    signals.cancel(ignored);
+    io.stop();
+  }
+
+  static constexpr std::chrono::milliseconds k_stop_grace{2000};
+
+  asio::io_context io{1};
+  daemon_config cfg;
+  registry reg;
+  control_server server;
+  asio::signal_set signals;
+  asio::steady_timer guard;
+  bool stopping = false;
+};
+
+daemon::daemon(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+daemon::~daemon() = default;
+
+result<std::unique_ptr<daemon>> daemon::create(daemon_config cfg, bool handle_signals) {
+  if (auto v = validate(cfg); !v) return std::move(v).err();
+  auto p = std::make_unique<impl>(std::move(cfg));
+  const auto path = resolve_socket_path(p->cfg.socket_path);
+  if (auto l = p->server.listen(path); !l) return std::move(l).err();
+  if (auto pools = p->reg.start_pools(); !pools) return std::move(pools).err();
+  for (const auto& plugin : p->cfg.plugins) {
+    if (auto r = p->reg.load_plugin(plugin); !r) spdlog::error("plugin {} not loaded: {}", plugin, r.err().what());
+  }
+  for (const auto& k : p->cfg.kernels) {
+    if (auto r = p->reg.launch(k.launch); !r) {
+      spdlog::error("kernel '{}' not launched: {}", k.launch.kernel_id, r.err().what());
+      continue;
+    }
+    if (k.activate) {
+      if (auto r = p->reg.activate(k.launch.kernel_id); !r) spdlog::error("{}", r.err().what());
+    }
+  }
+  if (handle_signals) {
+    p->signals.add(SIGTERM);
+    p->signals.add(SIGINT);
+    p->signals.add(SIGHUP);
+    p->watch_signals();
+  }
+  return std::unique_ptr<daemon>(new daemon(std::move(p)));
+}
+
+void daemon::run() {
+  impl_->server.start();
+  spdlog::info("pdcd listening on {}", impl_->server.path());
+  notify_systemd("READY=1");
+  impl_->io.run();
+  if (!impl_->stopping) {
+    // The loop ran out of work without a stop request: shut down properly.
+    impl_->io.restart();
+    impl_->shutdown();
+    impl_->io.run();
+  }
+  spdlog::info("pdcd stopped");
+}
+
+void daemon::request_stop() {
+  asio::post(impl_->io, [p = impl_.get()] { p->shutdown(); });
+}
+
+const std::string& daemon::socket_path() const {
+  return impl_->server.path();
+}
+
+void set_log_level(const std::string& level) {
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace pdc::daemon

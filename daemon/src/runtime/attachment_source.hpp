@@ -1,0 +1,29 @@
+// The daemon's side of one attachment, as a kernel's agent serves it: the
+// core daemon view (request ring in, reply ring out, the client's control
+// line) plus who owns it and how the agent is getting on with it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "pdc/core/attachment.hpp"
+
+namespace pdc::daemon {
+
+struct attachment_source {
+  attachment_source(std::uint64_t attachment_id, std::uint64_t owner_session, attachment_daemon_view v)
+      : id(attachment_id), session_id(owner_session), view(std::move(v)) {}
+
+  const std::uint64_t id;
+  const std::uint64_t session_id;
+  /// Ring views: used only by the thread of the agent serving the attachment.
+  attachment_daemon_view view;
+  /// Set by the control thread on detach; the agent then lets go of it.
+  std::atomic<bool> detached{false};
+  /// Agent thread: the client closed its side, or wrote a corrupt ring.
+  bool broken = false;
+  /// Agent thread: a malformed record was logged already (one line per attachment).
+  bool malformed_logged = false;
+};
+
+}  // namespace pdc::daemon

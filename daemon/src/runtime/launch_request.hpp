@@ -1,0 +1,29 @@
+// What a launch asks for (from the wire, the config file or a test). Zeros
+// and empty strings mean "the daemon's default"; the registry fills them in.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "pdc/core/kinds.hpp"
+
+namespace pdc::daemon {
+
+struct launch_request {
+  std::string kernel_type;
+  std::string kernel_id;
+  kernel_tier tier = kernel_tier::async;
+  std::uint32_t capacity = 0;  ///< Inbox capacity, messages.
+  backpressure_policy policy = backpressure_policy::block;
+  std::uint32_t max_message_bytes = 0;  ///< Payload limit.
+  std::uint32_t block_timeout_ms = 0;   ///< How long a `block` sender waits for room.
+  std::string config;                   ///< Handed to the type's create().
+  std::uint32_t workers = 0;            ///< Pool tier: agents (private pool: threads).
+  std::int32_t cpu = -1;                ///< threaded/spin: CPU to pin the thread to.
+  /// Microseconds an idle worker polls before it parks (0: the tier's default).
+  std::uint32_t idle_spin_us = 0;
+  std::string pool;             ///< Pool tier: a named pool (config [[pool]]); empty: a private one.
+  bool latency_metrics = true;  ///< Record the queue-wait and processing histograms.
+};
+
+}  // namespace pdc::daemon

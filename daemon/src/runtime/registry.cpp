@@ -1,0 +1,363 @@
+#include "runtime/registry.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <filesystem>
+#include <set>
+
+#include "runtime/host_api.hpp"
+
+namespace pdc::daemon {
+
+result<void> check_kernel_id(const std::string& id) {
+  if (id.empty() || id.size() > 128) {
+    return make_error(errc::invalid_argument,
+                      "kernel id must be 1 to 128 characters (got " + std::to_string(id.size()) + ")");
+  }
+  for (char c : id) {
+    const bool okc = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                     c == '.' || c == ':' || c == '-';
+    if (!okc) {
+      return make_error(errc::invalid_argument, "kernel id '" + id + "' has a character outside [A-Za-z0-9_.:-]");
+    }
+  }
+  return ok();
+}
+
+registry::registry(asio::io_context& io, const daemon_config& cfg)
+    : io_(io), cfg_(cfg), loader_(host_api_table()), pools_(*this), env_{io, *this, pools_} {}
+
+registry::~registry() {
+  // Kernels first: they hold their plugins loaded and run on the pools.
+  // Destroyed outside the lock: their threads may still be routing.
+  std::map<std::string, std::shared_ptr<kernel>, std::less<>> gone;
+  {
+    std::unique_lock lock(kernels_mu_);
+    gone.swap(kernels_);
+  }
+  gone.clear();
+}
+
+result<void> registry::start_pools() {
+  for (const auto& p : cfg_.pools) {
+    if (auto r = pools_.add(p); !r) return r;
+    spdlog::info("pool '{}' started: {} threads, idle spin {} us", p.name, p.threads, p.idle_spin_us);
+  }
+  return ok();
+}
+
+// ---- plugins ---------------------------------------------------------------------------
+
+result<plugin_info> registry::load_plugin(const std::string& name_or_path) {
+  std::string path = name_or_path;
+  if (name_or_path.find('/') == std::string::npos) {
+    for (const auto& dir : cfg_.plugin_dirs) {
+      const auto candidate = std::filesystem::path(dir) / name_or_path;
+      std::error_code ec;
+      if (std::filesystem::exists(candidate, ec)) {
+        path = candidate.string();
+        break;
+      }
+    }
+  }
+  auto info = loader_.load(path);
+  if (info) spdlog::info("plugin '{}' {} loaded from {}", info->name, info->version, info->path);
+  return info;
+}
+
+result<void> registry::unload_plugin(const std::string& name) {
+  auto r = loader_.unload(name);
+  if (r) spdlog::info("plugin '{}' unloaded", name);
+  return r;
+}
+
+std::uint32_t registry::live_kernels_of(const std::string& plugin_name) const {
+  std::uint32_t n = 0;
+  for (const auto& [id, k] : kernels_) {
+    if (k->type().plugin != nullptr && k->type().plugin->name() == plugin_name) ++n;
+  }
+  return n;
+}
+
+// ---- kernels -------------------------------------------------------------------------------
+
+result<const tier_row*> registry::check_launch(const launch_request& req, const kernel_type_entry& type) const {
+  if (auto ok_id = check_kernel_id(req.kernel_id); !ok_id) return std::move(ok_id).err();
+  if (kernels_.contains(req.kernel_id)) {
+    return make_error(errc::already_exists, "kernel '" + req.kernel_id + "' already exists");
+  }
+  const tier_row* row = find_tier(req.tier);
+  if (row == nullptr) {
+    return make_error(errc::not_supported,
+                      "tier " + std::string(to_string(req.tier)) + " is not available in this build of pdcd");
+  }
+  if ((type.tiers & row->plugin_mask) == 0) {
+    std::string why = "kernel type '" + type.name + "' cannot run on tier " + std::string(row->name);
+    if (req.tier == kernel_tier::async && type.is_loop()) {
+      why += ": it is loop-style (run); use threaded, spin or pool";
+    } else if (req.tier == kernel_tier::async && (type.flags & PDC_KERNEL_MAY_BLOCK) != 0) {
+      why += ": its handler may block; use threaded or pool";
+    } else {
+      why += ": its plugin does not allow it";
+    }
+    return make_error(errc::not_supported, why);
+  }
+  if (req.idle_spin_us > 10'000'000) {
+    return make_error(errc::invalid_argument,
+                      "idle spin of " + std::to_string(req.idle_spin_us) + " us is above the 10 s limit");
+  }
+  if (req.capacity < 1) return make_error(errc::invalid_argument, "capacity must be at least 1");
+  if (req.max_message_bytes < 1 || req.max_message_bytes > cfg_.max_message_bytes) {
+    return make_error(errc::invalid_argument, "max message size " + std::to_string(req.max_message_bytes) +
+                                                  " must be 1.." + std::to_string(cfg_.max_message_bytes) +
+                                                  " bytes (the daemon's max_message_bytes)");
+  }
+  if (!req.pool.empty() && req.tier != kernel_tier::pool) {
+    return make_error(errc::invalid_argument,
+                      "--pool applies to the pool tier only (got tier " + std::string(row->name) + ")");
+  }
+  return row;
+}
+
+result<void> registry::launch(launch_request req) {
+  if (req.capacity == 0) req.capacity = cfg_.default_capacity;
+  if (req.max_message_bytes == 0) req.max_message_bytes = cfg_.max_message_bytes;
+  if (req.block_timeout_ms == 0) req.block_timeout_ms = cfg_.block_timeout_ms;
+  auto type = loader_.find_type(req.kernel_type);
+  if (!type) {
+    std::string known;
+    for (const auto& p : loader_.list()) {
+      for (const auto& t : p.kernel_types) known += (known.empty() ? "" : ", ") + t;
+    }
+    return make_error(errc::not_found, "unknown kernel type '" + req.kernel_type +
+                                           "' (loaded types: " + (known.empty() ? "none" : known) + ")");
+  }
+  auto row = check_launch(req, *type);
+  if (!row) return std::move(row).err();
+  auto agents = (*row)->agents(req, *type, env_);
+  if (!agents) return std::move(agents).err();
+  req.workers = *agents;
+  const idle_strategy idle = idle_for(**row, req);
+  auto k = std::make_shared<kernel>(req, std::move(type), *this);
+  auto exec = (*row)->make(*k, req, env_, idle);
+  if (!exec) return std::move(exec).err();
+  if (auto launched = k->launch(std::move(exec).value()); !launched) return launched;
+  spdlog::info("kernel '{}' launched: type {}, tier {}{}, {} worker(s), capacity {}, backpressure {}", req.kernel_id,
+               req.kernel_type, to_string(req.tier), req.pool.empty() ? "" : " (pool " + req.pool + ")", req.workers,
+               req.capacity, to_string(req.policy));
+  if (!req.pool.empty()) {
+    if (auto pool = pools_.find(req.pool)) (*pool)->kernels.push_back(req.kernel_id);
+  }
+  std::unique_lock lock(kernels_mu_);
+  kernels_.emplace(req.kernel_id, std::move(k));
+  return ok();
+}
+
+result<std::shared_ptr<kernel>> registry::find(std::string_view id) const {
+  auto it = kernels_.find(id);
+  if (it != kernels_.end()) return it->second;
+  std::string known;
+  for (const auto& [kid, k] : kernels_) known += (known.empty() ? "" : ", ") + kid;
+  return make_error(errc::not_found,
+                    "kernel '" + std::string(id) + "' not found (kernels: " + (known.empty() ? "none" : known) + ")");
+}
+
+result<void> registry::activate(const std::string& id) {
+  auto k = find(id);
+  if (!k) return std::move(k).err();
+  auto r = (*k)->activate();
+  if (r) spdlog::info("kernel '{}' activated", id);
+  return r;
+}
+
+result<void> registry::deactivate(const std::string& id) {
+  auto k = find(id);
+  if (!k) return std::move(k).err();
+  auto r = (*k)->deactivate();
+  if (r) spdlog::info("kernel '{}' deactivated", id);
+  return r;
+}
+
+void registry::terminate(const std::string& id, bool drop, std::uint64_t timeout_ns,
+                         std::function<void(result<void>)> done) {
+  auto found = find(id);
+  if (!found) {
+    done(std::move(found).err());
+    return;
+  }
+  const std::shared_ptr<kernel> k = *found;  // alive through the call, whatever done does
+  if (k->state() != kernel_state::terminating) {
+    spdlog::info("kernel '{}' terminating ({})", id, drop ? "dropping what is queued" : "draining");
+  }
+  k->terminate(drop, timeout_ns, [this, weak = std::weak_ptr<kernel>(k), done = std::move(done)](result<void> r) {
+    if (r) {
+      if (auto gone = weak.lock()) forget(gone);
+    }
+    done(std::move(r));
+  });
+}
+
+void registry::forget(const std::shared_ptr<kernel>& k) {
+  const auto s = k->snapshot();
+  spdlog::info("kernel '{}' terminated ({} processed, {} dropped)", k->id(), s.processed, s.dropped);
+  const std::string id = k->id();
+  {
+    std::unique_lock lock(kernels_mu_);
+    const auto it = kernels_.find(id);
+    if (it != kernels_.end() && it->second == k) kernels_.erase(it);
+  }
+  for (auto& [other_id, other] : kernels_) other->outs().unlink(id);
+  if (!k->params().pool.empty()) {
+    if (auto pool = pools_.find(k->params().pool)) std::erase((*pool)->kernels, id);
+  }
+  if (kernels_.empty() && !on_empty_.empty()) {
+    auto waiters = std::move(on_empty_);
+    on_empty_.clear();
+    for (auto& w : waiters) post(std::move(w));
+  }
+}
+
+void registry::terminate_all(std::uint64_t timeout_ns, std::function<void()> done) {
+  if (kernels_.empty()) {
+    post(std::move(done));
+    return;
+  }
+  on_empty_.push_back(std::move(done));
+  std::vector<std::string> ids;
+  for (const auto& [id, k] : kernels_) {
+    if (k->state() != kernel_state::terminating) ids.push_back(id);
+  }
+  // All at once: each drains in parallel, within the same timeout.
+  for (const auto& id : ids) {
+    terminate(id, false, timeout_ns, [id](const result<void>& r) {
+      if (!r) spdlog::warn("terminate '{}': {}", id, r.err().what());
+    });
+  }
+}
+
+result<void> registry::connect(const std::string& from, const std::string& to) {
+  auto a = find(from);
+  if (!a) return std::move(a).err();
+  auto b = find(to);
+  if (!b) return std::move(b).err();
+  if (from == to) return make_error(errc::invalid_argument, "cannot connect kernel '" + from + "' to itself");
+  const auto existing = (*a)->outs().snapshot()->kernels;
+  if (std::find(existing.begin(), existing.end(), to) != existing.end()) {
+    return make_error(errc::already_exists, "kernel '" + from + "' is already connected to '" + to + "'");
+  }
+  // Refuse a cycle: outputs would circle for ever.
+  std::vector<std::string> todo{to};
+  std::set<std::string> seen;
+  while (!todo.empty()) {
+    const auto k = todo.back();
+    todo.pop_back();
+    if (k == from) {
+      return make_error(errc::invalid_argument, "connecting '" + from + "' to '" + to + "' would make a cycle (" + to +
+                                                    " already reaches " + from + ")");
+    }
+    if (!seen.insert(k).second) continue;
+    if (auto kk = find(k)) {
+      for (const auto& next : (*kk)->outs().snapshot()->kernels) todo.push_back(next);
+    }
+  }
+  (*a)->outs().link(to);
+  spdlog::info("kernel '{}' connected to '{}'", from, to);
+  return ok();
+}
+
+result<void> registry::disconnect(const std::string& from, const std::string& to) {
+  auto a = find(from);
+  if (!a) return std::move(a).err();
+  if (!(*a)->outs().unlink(to)) {
+    return make_error(errc::not_found, "kernel '" + from + "' is not connected to '" + to + "'");
+  }
+  spdlog::info("kernel '{}' disconnected from '{}'", from, to);
+  return ok();
+}
+
+void registry::forget_session(std::uint64_t session_id) {
+  for (auto& [id, k] : kernels_) k->outs().unsubscribe(session_id);
+}
+
+// ---- kernel_host ------------------------------------------------------------------------
+
+bool registry::on_control_thread() const noexcept {
+  return io_.get_executor().running_in_this_thread();
+}
+
+void registry::deliver_now(std::uint64_t session_id, kernel& from, delivery what, const envelope& env,
+                           std::span<const std::byte> payload) {
+  const errc rc = sink_ == nullptr ? errc::peer_gone : sink_->deliver(session_id, from.id(), env, payload);
+  from.delivered(what, rc, env, payload);
+}
+
+errc registry::deliver(std::uint64_t session_id, kernel& from, delivery what, const envelope& env,
+                       std::span<const std::byte> payload) {
+  if (on_control_thread()) {
+    deliver_now(session_id, from, what, env, payload);
+    return errc::ok;
+  }
+  // From an agent's thread: sessions belong to the control thread. The
+  // hand-over is bounded in bytes, so a client that never reads cannot make
+  // the daemon buffer without limit.
+  const std::uint64_t bytes = sizeof(envelope) + payload.size() + 128;
+  if (in_flight_.fetch_add(bytes, std::memory_order_relaxed) + bytes > cfg_.max_in_flight_bytes) {
+    in_flight_.fetch_sub(bytes, std::memory_order_relaxed);
+    return errc::full;
+  }
+  asio::post(io_, [this, session_id, weak = from.weak_from_this(), what, env, bytes,
+                   copy = std::vector<std::byte>(payload.begin(), payload.end())] {
+    in_flight_.fetch_sub(bytes, std::memory_order_relaxed);
+    if (auto k = weak.lock()) deliver_now(session_id, *k, what, env, copy);
+  });
+  return errc::ok;
+}
+
+errc registry::route(kernel& /*from*/, std::string_view to, const envelope& env, std::span<const std::byte> payload) {
+  std::shared_ptr<kernel> target;
+  {
+    std::shared_lock lock(kernels_mu_);
+    const auto it = kernels_.find(to);
+    if (it == kernels_.end()) return errc::not_found;
+    target = it->second;
+  }
+  if (payload.size() > target->params().max_message_bytes) return errc::message_too_large;
+  queued_message m{env, {payload.begin(), payload.end()}, reply_address::nobody(), 0};
+  switch (target->offer(m)) {
+    case offer_result::accepted:
+      return errc::ok;
+    case offer_result::wait:
+      return errc::full;  // a kernel never waits for another's queue
+    case offer_result::rejected:
+      return errc::rejected;
+    case offer_result::dropped_newest:
+      return errc::dropped;
+    case offer_result::closed:
+      return errc::terminated;
+  }
+  return errc::internal;
+}
+
+void registry::log(const kernel& k, int level, std::string_view text) {
+  const auto lvl = level >= PDC_LOG_ERROR  ? spdlog::level::err
+                   : level >= PDC_LOG_WARN ? spdlog::level::warn
+                   : level >= PDC_LOG_INFO ? spdlog::level::info
+                                           : spdlog::level::debug;
+  spdlog::log(lvl, "[{}] {}", k.id(), text);
+}
+
+void registry::post(std::function<void()> fn) {
+  asio::post(io_, std::move(fn));
+}
+
+void registry::post_after(std::uint64_t delay_ns, std::function<void()> fn) {
+  auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::nanoseconds(delay_ns));
+  timer->async_wait([timer, fn = std::move(fn)](const asio::error_code& ec) {
+    if (!ec) fn();
+  });
+}
+
+}  // namespace pdc::daemon

@@ -1,0 +1,151 @@
+#include "server/control_server.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "server/session.hpp"
+
+namespace pdc::daemon {
+
+namespace {
+
+error sys_error(const std::string& what) {
+  return make_error(errc::system_error, what + ": " + std::strerror(errno));
+}
+
+// sockaddr_un for `path`, or invalid_argument when it does not fit.
+result<sockaddr_un> unix_address(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) {
+    return make_error(errc::invalid_argument, "socket path '" + path + "' is empty or longer than " +
+                                                  std::to_string(sizeof(addr.sun_path) - 1) + " bytes");
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  return addr;
+}
+
+// True when a live daemon answers at `addr`.
+bool someone_listens(const sockaddr_un& addr) {
+  const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const bool live = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return live;
+}
+
+}  // namespace
+
+control_server::control_server(asio::io_context& io, registry& reg, const daemon_config& cfg)
+    : io_(io), reg_(reg), cfg_(cfg), acceptor_(io) {}
+
+control_server::~control_server() {
+  close_all();
+  stop_accepting();
+}
+
+result<void> control_server::listen(const std::string& path) {
+  auto addr = unix_address(path);
+  if (!addr) return std::move(addr).err();
+  const auto dir = std::filesystem::path(path).parent_path();
+  if (!dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return make_error(errc::system_error, "cannot create socket folder " + dir.string() + ": " + ec.message());
+  }
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      return make_error(errc::already_exists, path + " exists and is not a socket; refusing to replace it");
+    }
+    if (someone_listens(*addr)) {
+      return make_error(errc::already_exists, "another pdcd is already listening on " + path);
+    }
+    spdlog::info("replacing stale socket {} (no daemon answers on it)", path);
+    ::unlink(path.c_str());
+  }
+  const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return sys_error("socket");
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(sockaddr_un)) != 0) {
+    auto e = sys_error("bind " + path);
+    ::close(fd);
+    return e;
+  }
+  if (::chmod(path.c_str(), 0660) != 0 || ::listen(fd, 128) != 0) {
+    auto e = sys_error("listen " + path);
+    ::close(fd);
+    ::unlink(path.c_str());
+    return e;
+  }
+  asio::error_code ec;
+  acceptor_.assign(asio::generic::seq_packet_protocol(AF_UNIX, 0), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return make_error(errc::system_error, "asio assign: " + ec.message());
+  }
+  path_ = path;
+  return ok();
+}
+
+void control_server::start() {
+  accepting_ = true;
+  accept();
+}
+
+void control_server::accept() {
+  acceptor_.async_accept([this](const asio::error_code& ec, session::socket_type sock) {
+    if (ec == asio::error::operation_aborted || !accepting_) return;
+    if (ec) {
+      spdlog::warn("accept failed: {}", ec.message());
+    } else {
+      ucred cred{};
+      socklen_t len = sizeof cred;
+      ::getsockopt(sock.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len);
+      const int buf = static_cast<int>(2 * (cfg_.max_message_bytes + sizeof(envelope) + k_frame_overhead_bytes));
+      ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+      ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+      const auto id = next_session_id_++;
+      spdlog::info("session {} connected: pid {} uid {} gid {}", id, cred.pid, cred.uid, cred.gid);
+      auto s = std::make_shared<session>(*this, std::move(sock), id);
+      sessions_.emplace(id, s);
+      s->start();
+    }
+    accept();
+  });
+}
+
+void control_server::stop_accepting() {
+  accepting_ = false;
+  if (acceptor_.is_open()) {
+    asio::error_code ignored;
+    acceptor_.close(ignored);
+    ::unlink(path_.c_str());
+  }
+}
+
+void control_server::close_all() {
+  auto all = sessions_;  // close() erases from sessions_
+  for (auto& [id, s] : all) s->close();
+}
+
+void control_server::on_session_closed(std::uint64_t id) {
+  reg_.forget_session(id);
+  sessions_.erase(id);
+}
+
+errc control_server::deliver(std::uint64_t session_id, const std::string& kernel_id, const envelope& env,
+                             std::span<const std::byte> payload) {
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) return errc::peer_gone;
+  auto keep = it->second;  // delivery may close the session
+  return keep->deliver(kernel_id, env, payload);
+}
+
+}  // namespace pdc::daemon

@@ -1,0 +1,58 @@
+// The control server: a Unix SOCK_SEQPACKET listener on the daemon's Asio
+// loop, one session per connected client, flatbuffers requests in,
+// responses and deliveries out (docs/protocol.md).
+#pragma once
+
+#include <asio/basic_socket_acceptor.hpp>
+#include <asio/generic/seq_packet_protocol.hpp>
+#include <asio/io_context.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "runtime/registry.hpp"
+
+namespace pdc::daemon {
+
+class session;
+
+class control_server final : public delivery_sink {
+ public:
+  control_server(asio::io_context& io, registry& reg, const daemon_config& cfg);
+  ~control_server() override;
+
+  /// Creates the socket at `path` (mode 0660, parent folder created). A stale
+  /// socket left by a dead daemon is replaced; a live one is refused.
+  result<void> listen(const std::string& path);
+  /// Starts accepting clients.
+  void start();
+  /// Stops accepting (shutdown); existing sessions continue.
+  void stop_accepting();
+  /// Closes every session.
+  void close_all();
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  [[nodiscard]] std::size_t session_count() const noexcept { return sessions_.size(); }
+
+  errc deliver(std::uint64_t session_id, const std::string& kernel_id, const envelope& env,
+               std::span<const std::byte> payload) override;
+
+  // For sessions.
+  void on_session_closed(std::uint64_t id);
+  [[nodiscard]] registry& reg() noexcept { return reg_; }
+  [[nodiscard]] const daemon_config& config() const noexcept { return cfg_; }
+
+ private:
+  void accept();
+
+  asio::io_context& io_;
+  registry& reg_;
+  const daemon_config& cfg_;
+  asio::basic_socket_acceptor<asio::generic::seq_packet_protocol> acceptor_;
+  std::string path_;
+  bool accepting_ = false;
+  std::uint64_t next_session_id_ = 1;
+  std::map<std::uint64_t, std::shared_ptr<session>> sessions_;
+};
+
+}  // namespace pdc::daemon

@@ -1,0 +1,255 @@
+#include "server/dispatch.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+#include "runtime/registry.hpp"
+#include "server/codec.hpp"
+
+namespace pdc::daemon {
+
+namespace {
+
+using codec::str;
+using handler = void (*)(registry&, request_port&, const wire::Request&);
+
+void answer(request_port& port, std::uint64_t rid, const result<void>& r) {
+  port.send(r ? codec::response(rid, errc::ok) : codec::response(rid, r.err()));
+}
+
+void on_hello(registry& reg, request_port& port, const wire::Request& req) {
+  const auto* h = req.body_as_Hello();
+  if (h->protocol_version() != 0 && h->protocol_version() != k_protocol_version) {
+    port.send(codec::response(req.id(), errc::version_mismatch,
+                              "client speaks protocol " + std::to_string(h->protocol_version()) + ", pdcd speaks " +
+                                  std::to_string(k_protocol_version)));
+    return;
+  }
+  spdlog::debug("session {} is '{}'", port.session_id(), str(h->client_name()));
+  port.send(codec::hello_reply(req.id(), k_daemon_version, port.session_id(), reg.config().max_message_bytes));
+}
+
+void on_plugin_load(registry& reg, request_port& port, const wire::Request& req) {
+  auto info = reg.load_plugin(str(req.body_as_PluginLoad()->path()));
+  port.send(info ? codec::plugin_load_reply(req.id(), *info) : codec::response(req.id(), info.err()));
+}
+
+void on_plugin_unload(registry& reg, request_port& port, const wire::Request& req) {
+  answer(port, req.id(), reg.unload_plugin(str(req.body_as_PluginUnload()->name())));
+}
+
+void on_plugin_list(registry& reg, request_port& port, const wire::Request& req) {
+  const auto plugins = reg.plugins();
+  std::vector<std::uint32_t> live;
+  for (const auto& p : plugins) live.push_back(reg.live_kernels_of(p.name));
+  port.send(codec::plugin_list_reply(req.id(), plugins, live));
+}
+
+void on_launch(registry& reg, request_port& port, const wire::Request& req) {
+  auto lr = codec::decode_launch(*req.body_as_Launch());
+  if (!lr) {
+    port.send(codec::response(req.id(), errc::invalid_argument, "launch refused: " + lr.err().what()));
+    return;
+  }
+  answer(port, req.id(), reg.launch(std::move(lr).value()));
+}
+
+void on_activate(registry& reg, request_port& port, const wire::Request& req) {
+  answer(port, req.id(), reg.activate(str(req.body_as_Activate()->kernel_id())));
+}
+
+void on_deactivate(registry& reg, request_port& port, const wire::Request& req) {
+  answer(port, req.id(), reg.deactivate(str(req.body_as_Deactivate()->kernel_id())));
+}
+
+void on_terminate(registry& reg, request_port& port, const wire::Request& req) {
+  const auto* t = req.body_as_Terminate();
+  // Answered once the kernel is drained; the control thread serves others meanwhile.
+  reg.terminate(str(t->kernel_id()), t->drop(), std::uint64_t{t->timeout_ms()} * 1'000'000,
+                [weak = port.weak_port(), rid = req.id()](const result<void>& r) {
+                  if (auto p = weak.lock()) answer(*p, rid, r);
+                });
+}
+
+// The kernels a Status / List / Metrics request is about, as snapshots.
+result<std::vector<kernel_snapshot>> snapshots(registry& reg, const std::string& id) {
+  std::vector<kernel_snapshot> out;
+  if (id.empty()) {
+    for (const auto& [kid, k] : reg.kernels()) out.push_back(k->snapshot());
+    return out;
+  }
+  auto k = reg.find(id);
+  if (!k) return std::move(k).err();
+  out.push_back((*k)->snapshot());
+  return out;
+}
+
+void on_list(registry& reg, request_port& port, const wire::Request& req) {
+  std::string id;
+  if (req.body_type() == wire::RequestBody::Status) id = str(req.body_as_Status()->kernel_id());
+  auto ks = snapshots(reg, id);
+  port.send(ks ? codec::kernel_list_reply(req.id(), *ks) : codec::response(req.id(), ks.err()));
+}
+
+void on_metrics(registry& reg, request_port& port, const wire::Request& req) {
+  const auto* m = req.body_as_Metrics();
+  auto ks = snapshots(reg, str(m->kernel_id()));
+  if (!ks) {
+    port.send(codec::response(req.id(), ks.err()));
+    return;
+  }
+  const bool prom = m->format() == wire::MetricsFormat::Prometheus;
+  port.send(codec::metrics_reply(req.id(), *ks, prom ? prometheus_text(*ks) : std::string()));
+}
+
+void on_send(registry& reg, request_port& port, const wire::Request& req) {
+  const auto rid = req.id();
+  const auto* send = req.body_as_Send();
+  auto k = reg.find(str(send->kernel_id()));
+  if (!k) return port.send(codec::response(rid, k.err()));
+  const auto* bytes = send->message();
+  if (bytes == nullptr)
+    return port.send(codec::response(rid, errc::protocol_error, "send carries no message; refused"));
+  const std::span<const std::byte> raw(reinterpret_cast<const std::byte*>(bytes->data()), bytes->size());
+  envelope env;
+  if (!read_envelope(raw, env)) {
+    return port.send(codec::response(rid, errc::protocol_error,
+                                     "message of " + std::to_string(raw.size()) +
+                                         " bytes does not hold a 48-byte envelope and the payload length it "
+                                         "declares; refused"));
+  }
+  const auto payload = payload_of(raw);
+  const auto limit = (*k)->params().max_message_bytes;
+  if (payload.size() > limit) {
+    return port.send(codec::response(rid, errc::message_too_large,
+                                     "message of " + std::to_string(payload.size()) + " bytes exceeds kernel '" +
+                                         (*k)->id() + "' limit of " + std::to_string(limit) + " bytes; refused"));
+  }
+  // The daemon, not the client, says where the answer goes.
+  const bool wants_reply = (env.flags() & k_envelope_flag_no_reply) == 0;
+  queued_message m{make_envelope(env.message_id(), env.payload_length(), env.send_timestamp_ns(), env.correlation_id(),
+                                 0, env.type_id(), env.flags(), env.priority()),
+                   {payload.begin(), payload.end()},
+                   wants_reply ? reply_address::session(port.session_id()) : reply_address::nobody(),
+                   0};
+  const auto message_id = env.message_id();
+  const auto r = (*k)->offer(m);
+  if (r == offer_result::wait) {
+    port.hold_send(*k, std::move(m), rid, send->ack());
+    return;
+  }
+  answer_offer(port, rid, send->ack(), **k, r, message_id);
+}
+
+void on_subscribe(registry& reg, request_port& port, const wire::Request& req) {
+  auto k = reg.find(str(req.body_as_Subscribe()->kernel_id()));
+  if (!k) return port.send(codec::response(req.id(), k.err()));
+  (*k)->outs().subscribe(port.session_id());
+  port.send(codec::response(req.id(), errc::ok));
+}
+
+void on_unsubscribe(registry& reg, request_port& port, const wire::Request& req) {
+  auto k = reg.find(str(req.body_as_Unsubscribe()->kernel_id()));
+  if (!k) return port.send(codec::response(req.id(), k.err()));
+  (*k)->outs().unsubscribe(port.session_id());
+  port.send(codec::response(req.id(), errc::ok));
+}
+
+void on_attach(registry& reg, request_port& port, const wire::Request& req) {
+  const auto* a = req.body_as_Attach();
+  auto k = reg.find(str(a->kernel_id()));
+  if (!k) return port.send(codec::response(req.id(), k.err()));
+  auto grant = (*k)->attach(port.session_id(), a->request_ring_bytes(), a->reply_ring_bytes());
+  if (!grant) return port.send(codec::response(req.id(), grant.err()));
+  port.attached(grant->attachment_id, *k);
+  spdlog::info("session {} attached to kernel '{}' (attachment {}, {} bytes)", port.session_id(), (*k)->id(),
+               grant->attachment_id, grant->segment_bytes);
+  port.send(codec::attach_reply(req.id(), *grant, (*k)->params()), {grant->segment_fd, grant->doorbell_fd});
+}
+
+void on_detach(registry& /*reg*/, request_port& port, const wire::Request& req) {
+  const auto aid = req.body_as_Detach()->attachment_id();
+  if (!port.detach(aid)) {
+    return port.send(codec::response(req.id(), errc::not_found,
+                                     "attachment " + std::to_string(aid) + " is not attached by this session"));
+  }
+  port.send(codec::response(req.id(), errc::ok));
+}
+
+void on_connect(registry& reg, request_port& port, const wire::Request& req) {
+  const auto* c = req.body_as_Connect();
+  answer(port, req.id(), reg.connect(str(c->from_kernel()), str(c->to_kernel())));
+}
+
+void on_disconnect(registry& reg, request_port& port, const wire::Request& req) {
+  const auto* c = req.body_as_Disconnect();
+  answer(port, req.id(), reg.disconnect(str(c->from_kernel()), str(c->to_kernel())));
+}
+
+void on_pool_list(registry& reg, request_port& port, const wire::Request& req) {
+  port.send(codec::pool_list_reply(req.id(), reg.pools()));
+}
+
+// One entry per RequestBody value, in the schema's order.
+constexpr std::array<handler, static_cast<std::size_t>(wire::RequestBody::MAX) + 1> k_handlers = [] {
+  std::array<handler, static_cast<std::size_t>(wire::RequestBody::MAX) + 1> t{};
+  using B = wire::RequestBody;
+  const auto at = [&](B b, handler h) { t[static_cast<std::size_t>(b)] = h; };
+  at(B::Hello, on_hello);
+  at(B::PluginLoad, on_plugin_load);
+  at(B::PluginUnload, on_plugin_unload);
+  at(B::PluginList, on_plugin_list);
+  at(B::Launch, on_launch);
+  at(B::Activate, on_activate);
+  at(B::Deactivate, on_deactivate);
+  at(B::Terminate, on_terminate);
+  at(B::Status, on_list);
+  at(B::List, on_list);
+  at(B::Metrics, on_metrics);
+  at(B::Send, on_send);
+  at(B::Subscribe, on_subscribe);
+  at(B::Unsubscribe, on_unsubscribe);
+  at(B::Attach, on_attach);
+  at(B::Detach, on_detach);
+  at(B::Connect, on_connect);
+  at(B::Disconnect, on_disconnect);
+  at(B::PoolList, on_pool_list);
+  return t;
+}();
+
+}  // namespace
+
+void dispatch(registry& reg, request_port& port, const wire::Request& req) {
+  const auto index = static_cast<std::size_t>(req.body_type());
+  const handler h = index < k_handlers.size() ? k_handlers[index] : nullptr;
+  if (h == nullptr || req.body() == nullptr) {
+    port.send(codec::response(req.id(), errc::not_supported, "request has no body or an unknown operation; refused"));
+    return;
+  }
+  h(reg, port, req);
+}
+
+void answer_offer(request_port& port, std::uint64_t rid, bool ack, const kernel& k, offer_result r,
+                  std::uint64_t message_id) {
+  switch (r) {
+    case offer_result::accepted:
+      if (ack) port.send(codec::send_reply(rid, message_id));
+      return;
+    case offer_result::rejected:
+      return port.send(codec::response(rid, errc::rejected,
+                                       "kernel '" + k.id() + "' queue is full (" + std::to_string(k.params().capacity) +
+                                           " messages, policy reject); message refused"));
+    case offer_result::dropped_newest:
+      return port.send(codec::response(rid, errc::dropped,
+                                       "kernel '" + k.id() + "' queue is full (policy drop_newest); message dropped"));
+    case offer_result::closed:
+      return port.send(
+          codec::response(rid, errc::terminated, "kernel '" + k.id() + "' is terminating; message refused"));
+    case offer_result::wait:
+      break;
+  }
+  port.send(codec::response(rid, errc::internal, "unexpected offer outcome"));
+}
+
+}  // namespace pdc::daemon

@@ -1,0 +1,47 @@
+// A kernel's metrics and settings at one moment (kernel::snapshot), and the
+// Prometheus text exposition of many. The wire form (KernelInfo) is built by
+// the server's codec from the same snapshot.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "pdc/core/histogram.hpp"
+#include "pdc/core/kinds.hpp"
+
+namespace pdc::daemon {
+
+struct kernel_snapshot {
+  std::string kernel_id;
+  std::string kernel_type;
+  std::string plugin;
+  kernel_tier tier = kernel_tier::async;
+  kernel_state state = kernel_state::created;
+  backpressure_policy policy = backpressure_policy::block;
+  std::uint32_t capacity = 0;
+  std::uint32_t max_message_bytes = 0;
+  std::string pool;
+  std::uint32_t workers = 0;
+  bool latency_metrics = true;
+  std::uint64_t uptime_ns = 0;
+  std::uint64_t queue_depth = 0;     ///< Inbox messages plus attachments with unread requests (at least one each).
+  std::uint64_t messages_in = 0;     ///< Accepted into the inbox or read from rings.
+  std::uint64_t messages_out = 0;    ///< Replies, emits and sends delivered.
+  std::uint64_t processed = 0;       ///< Handler invocations.
+  std::uint64_t dropped = 0;         ///< Dropped by policy, or outputs refused by a full queue.
+  std::uint64_t rejected = 0;        ///< Refused by policy, or a block wait that timed out.
+  std::uint64_t dead_letters = 0;    ///< Replies whose sender was gone.
+  std::uint64_t handler_errors = 0;  ///< Negative handler returns.
+  std::uint64_t malformed = 0;       ///< Records refused because their envelope was malformed.
+  std::uint32_t subscribers = 0;
+  std::vector<std::string> connections;  ///< Kernels its outputs are piped into.
+  std::string last_error;
+  histogram queue_wait;  ///< Enqueue (or client send) to handler start, ns.
+  histogram processing;  ///< Handler time per message, ns (measured per batch).
+};
+
+/// Prometheus text exposition (version 0.0.4) of every kernel's metrics.
+std::string prometheus_text(const std::vector<kernel_snapshot>& kernels);
+
+}  // namespace pdc::daemon
