@@ -45,6 +45,30 @@ TEST(Segment, OpenFromFdSeesTheCreatorsRings) {
   EXPECT_EQ(std::memcmp(slot.bytes.data(), msg.data(), 3), 0);
 }
 
+TEST(Segment, AnAuxAreaSitsBeforeTheRingsZeroFilled) {
+  auto sut = segment::create("pdc-aux", k_two_rings, 0, 200);
+  ASSERT_TRUE(sut) << sut.err().what();
+  ASSERT_EQ(sut->aux().size(), 200U);
+  for (const auto b : sut->aux()) ASSERT_EQ(b, std::byte{0});
+  EXPECT_LE(reinterpret_cast<std::uintptr_t>(sut->aux().data() + 200),
+            reinterpret_cast<std::uintptr_t>(sut->control(0)));
+
+  auto opened = segment::open(::dup(sut->fd()));
+  ASSERT_TRUE(opened) << opened.err().what();
+  EXPECT_EQ(opened->aux().size(), 200U);
+}
+
+TEST(Segment, AnAuxAreaOverlappingARingIsRefused) {
+  auto sut = segment::create("pdc-aux", k_two_rings, 0, 200);
+  ASSERT_TRUE(sut);
+  scribble(*sut, [](segment_header& h) { h.aux_bytes = 4096; });
+
+  auto opened = segment::open(::dup(sut->fd()));
+
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.code(), errc::corrupt_segment);
+}
+
 TEST(Segment, SealsRefuseResize) {
   auto sut = make_segment();
   EXPECT_NE(::ftruncate(sut.fd(), static_cast<off_t>(sut.size_bytes() * 2)), 0);
