@@ -1,0 +1,243 @@
+// The protocol surface without a socket: requests built as libpdc builds
+// them, dispatched against a real registry (real plugins, real executors on
+// an io_context the test runs), answers caught by a fake port.
+#include <gtest/gtest.h>
+
+#include <asio/io_context.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/registry.hpp"
+#include "server/dispatch.hpp"
+
+namespace pdc::daemon {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// A port that keeps every frame it is asked to send.
+class fake_port final : public request_port, public std::enable_shared_from_this<fake_port> {
+ public:
+  [[nodiscard]] std::uint64_t session_id() const noexcept override { return 11; }
+  void send(flatbuffers::DetachedBuffer frame, std::vector<int> fds) override {
+    for (const int fd : fds) ::close(fd);
+    frames.push_back(std::move(frame));
+  }
+  void hold_send(std::shared_ptr<kernel> k, queued_message m, std::uint64_t rid, bool ack) override {
+    held.push_back({std::move(k), std::move(m), rid, ack});
+  }
+  void attached(std::uint64_t attachment_id, std::weak_ptr<kernel> k) override {
+    attachments.emplace_back(attachment_id, std::move(k));
+  }
+  bool detach(std::uint64_t attachment_id) override {
+    for (auto it = attachments.begin(); it != attachments.end(); ++it) {
+      if (it->first != attachment_id) continue;
+      if (auto k = it->second.lock()) k->detach(attachment_id);
+      attachments.erase(it);
+      return true;
+    }
+    return false;
+  }
+  [[nodiscard]] std::weak_ptr<request_port> weak_port() override { return weak_from_this(); }
+
+  /// The Response of the last frame (null when it is not one).
+  [[nodiscard]] const wire::Response* last() const {
+    if (frames.empty()) return nullptr;
+    return flatbuffers::GetRoot<wire::ServerFrame>(frames.back().data())->body_as_Response();
+  }
+
+  struct held_send {
+    std::shared_ptr<kernel> k;
+    queued_message m;
+    std::uint64_t rid;
+    bool ack;
+  };
+  std::vector<flatbuffers::DetachedBuffer> frames;
+  std::vector<held_send> held;
+  std::vector<std::pair<std::uint64_t, std::weak_ptr<kernel>>> attachments;
+};
+
+class DispatchTest : public ::testing::Test {
+ protected:
+  DispatchTest() {
+    cfg.plugin_dirs = {PDC_TEST_KERNELS_DIR};
+    cfg.pools.push_back(pool_config{"shared", 2, 5});
+    reg = std::make_unique<registry>(io, cfg);
+    EXPECT_TRUE(reg->start_pools());
+    for (const char* p : {"pdc_echo.so", "pdc_counter.so"}) EXPECT_TRUE(reg->load_plugin(p));
+  }
+  ~DispatchTest() override {
+    bool gone = false;
+    reg->terminate_all(1'000'000'000, [&] { gone = true; });
+    run_until([&] { return gone; });
+  }
+
+  /// Builds a Request with `body` and dispatches it.
+  template <typename Make>
+  void call(wire::RequestBody type, Make&& make) {
+    flatbuffers::FlatBufferBuilder b;
+    const auto body = make(b);
+    b.Finish(wire::CreateRequest(b, ++rid, type, body.Union()));
+    flatbuffers::Verifier v(b.GetBufferPointer(), b.GetSize());
+    ASSERT_TRUE(wire::VerifyRequestBuffer(v));
+    dispatch(*reg, *port, *wire::GetRequest(b.GetBufferPointer()));
+  }
+  void launch(const std::string& type, const std::string& id, wire::Tier tier, std::uint32_t workers = 0,
+              const std::string& pool = {}) {
+    call(wire::RequestBody::Launch, [&](auto& b) {
+      return wire::CreateLaunch(b, b.CreateString(type), b.CreateString(id), tier, 0, wire::Backpressure::Block, 0, 0,
+                                b.CreateString(""), workers, -1, 0, b.CreateString(pool));
+    });
+  }
+  void list() {
+    call(wire::RequestBody::List, [](auto& b) { return wire::CreateList(b); });
+  }
+  /// Runs the io_context (the control thread) until `cond` holds (bounded).
+  template <typename Cond>
+  bool run_until(Cond&& cond) {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (!cond()) {
+      if (std::chrono::steady_clock::now() > until) return false;
+      io.restart();
+      io.run_for(1ms);
+    }
+    return true;
+  }
+  [[nodiscard]] errc last_code() const { return static_cast<errc>(port->last()->code()); }
+  [[nodiscard]] std::string last_message() const { return port->last()->message()->str(); }
+
+  asio::io_context io;
+  daemon_config cfg;
+  std::unique_ptr<registry> reg;
+  std::shared_ptr<fake_port> port = std::make_shared<fake_port>();
+  std::uint64_t rid = 0;
+};
+
+TEST_F(DispatchTest, HelloAnswersTheSessionIdAndVersion) {
+  call(wire::RequestBody::Hello,
+       [](auto& b) { return wire::CreateHello(b, b.CreateString("test"), k_protocol_version); });
+
+  const auto* reply = port->last()->body_as_HelloReply();
+  ASSERT_NE(reply, nullptr);
+  EXPECT_EQ(reply->session_id(), 11U);
+  EXPECT_EQ(reply->daemon_version()->str(), k_daemon_version);
+}
+
+TEST_F(DispatchTest, LaunchThenListShowsTheKernelOnItsTier) {
+  launch("echo", "e", wire::Tier::Spin);
+  ASSERT_EQ(last_code(), errc::ok) << last_message();
+
+  list();
+
+  const auto* reply = port->last()->body_as_KernelListReply();
+  ASSERT_NE(reply, nullptr);
+  ASSERT_EQ(reply->kernels()->size(), 1U);
+  EXPECT_EQ(reply->kernels()->Get(0)->kernel_id()->str(), "e");
+  EXPECT_EQ(reply->kernels()->Get(0)->tier(), wire::Tier::Spin);
+  EXPECT_EQ(reply->kernels()->Get(0)->workers(), 1U);
+}
+
+TEST_F(DispatchTest, AnUnknownTierValueIsRefusedNotGuessed) {
+  launch("echo", "e", static_cast<wire::Tier>(9));
+
+  EXPECT_EQ(last_code(), errc::invalid_argument);
+  EXPECT_EQ(last_message(),
+            "launch refused: unknown tier value 9 (this build knows async, threaded, spin, pool or cuda)");
+  EXPECT_TRUE(reg->kernels().empty());
+}
+
+TEST_F(DispatchTest, ATierWithoutAnExecutorIsRefusedNotRunElsewhere) {
+  launch("echo", "g", wire::Tier::Cuda);
+
+  EXPECT_EQ(last_code(), errc::not_supported);
+  EXPECT_EQ(last_message(), "tier cuda is not available in this build of pdcd");
+}
+
+TEST_F(DispatchTest, APoolOfSeveralWorkersRefusesATypeThatIsNotConcurrent) {
+  launch("counter", "c", wire::Tier::Pool, 2);
+
+  EXPECT_EQ(last_code(), errc::not_supported);
+  EXPECT_NE(last_message().find("does not declare PDC_KERNEL_CONCURRENT"), std::string::npos) << last_message();
+  launch("counter", "c", wire::Tier::Pool, 1);
+  EXPECT_EQ(last_code(), errc::ok) << last_message();
+}
+
+TEST_F(DispatchTest, KernelsShareANamedPoolAndItListsThem) {
+  launch("echo", "a", wire::Tier::Pool, 2, "shared");
+  ASSERT_EQ(last_code(), errc::ok) << last_message();
+  launch("counter", "b", wire::Tier::Pool, 0, "shared");
+  ASSERT_EQ(last_code(), errc::ok) << last_message();
+  launch("echo", "c", wire::Tier::Pool, 3, "shared");
+  EXPECT_EQ(last_code(), errc::invalid_argument);  // 3 workers on 2 threads
+  launch("echo", "d", wire::Tier::Pool, 1, "nowhere");
+  EXPECT_EQ(last_code(), errc::not_found);
+
+  call(wire::RequestBody::PoolList, [](auto& b) { return wire::CreatePoolList(b); });
+
+  const auto* reply = port->last()->body_as_PoolListReply();
+  ASSERT_NE(reply, nullptr);
+  ASSERT_EQ(reply->pools()->size(), 1U);
+  const auto* pool = reply->pools()->Get(0);
+  EXPECT_EQ(pool->name()->str(), "shared");
+  EXPECT_EQ(pool->threads(), 2U);
+  ASSERT_EQ(pool->kernels()->size(), 2U);
+  EXPECT_EQ(pool->kernels()->Get(0)->str(), "a");
+  EXPECT_EQ(pool->kernels()->Get(1)->str(), "b");
+}
+
+TEST_F(DispatchTest, TerminateIsAnsweredOnceTheKernelIsDone) {
+  launch("echo", "t", wire::Tier::Threaded);
+  ASSERT_EQ(last_code(), errc::ok);
+  const auto frames = port->frames.size();
+
+  call(wire::RequestBody::Terminate,
+       [](auto& b) { return wire::CreateTerminate(b, b.CreateString("t"), false, 1000); });
+  const auto asked = rid;
+
+  ASSERT_TRUE(run_until([&] { return port->frames.size() > frames; }));
+  EXPECT_EQ(port->last()->id(), asked);
+  EXPECT_EQ(last_code(), errc::ok);
+  EXPECT_TRUE(reg->kernels().empty());
+}
+
+TEST_F(DispatchTest, ASendToAFullBlockingInboxIsHeldByThePort) {
+  call(wire::RequestBody::Launch, [](auto& b) {
+    return wire::CreateLaunch(b, b.CreateString("echo"), b.CreateString("full"), wire::Tier::Async, 1);
+  });
+  ASSERT_EQ(last_code(), errc::ok) << last_message();
+  const auto send = [&] {
+    call(wire::RequestBody::Send, [](auto& b) {
+      const envelope env = make_envelope(1, 0, 0);
+      const auto* raw = reinterpret_cast<const std::uint8_t*>(&env);
+      return wire::CreateSend(b, b.CreateString("full"), b.CreateVector(raw, sizeof env), true);
+    });
+  };
+
+  send();  // launched, not active: queued
+  send();  // capacity 1: held
+
+  ASSERT_EQ(port->held.size(), 1U);
+  EXPECT_EQ(port->held[0].rid, rid);
+  EXPECT_EQ(port->held[0].m.from, reply_address::session(11));
+}
+
+TEST_F(DispatchTest, DetachOfAnAttachmentThisSessionDoesNotHoldIsNotFound) {
+  call(wire::RequestBody::Detach, [](auto& b) { return wire::CreateDetach(b, 12345); });
+
+  EXPECT_EQ(last_code(), errc::not_found);
+  EXPECT_EQ(last_message(), "attachment 12345 is not attached by this session");
+}
+
+TEST_F(DispatchTest, ARequestWithoutABodyIsRefused) {
+  flatbuffers::FlatBufferBuilder b;
+  b.Finish(wire::CreateRequest(b, 5));
+  dispatch(*reg, *port, *wire::GetRequest(b.GetBufferPointer()));
+
+  EXPECT_EQ(last_code(), errc::not_supported);
+  EXPECT_EQ(port->last()->id(), 5U);
+}
+
+}  // namespace
+}  // namespace pdc::daemon
