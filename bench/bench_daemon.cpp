@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "app/daemon.hpp"
+#include "pinning.hpp"
 
 namespace pdc::bench {
 
@@ -20,6 +21,7 @@ bench_daemon::bench_daemon(const std::string& kernels_dir, std::vector<std::stri
           (std::filesystem::temp_directory_path() / ("pdc-bench-" + std::to_string(::getpid()) + ".sock")).string()) {
   pid_ = ::fork();
   if (pid_ != 0) return;
+  pin_server_side();
   daemon::daemon_config cfg;
   cfg.socket_path = socket_;
   cfg.plugin_dirs = {kernels_dir};

@@ -8,6 +8,12 @@
 
 namespace pdc::bench {
 
+/// What every subcommand is run with.
+struct bench_options {
+  double scale = 1.0;    ///< Multiplies iteration counts (1.0 = full run).
+  std::size_t reps = 5;  ///< Interleaved repetitions (tiers): rows are their medians.
+};
+
 /// `ring`: core ring vs a bare SPSC ring (same thread, ping-pong, streaming).
 /// `scale` multiplies iteration counts (1.0 = full run).
 void run_ring(report& out, double scale);
@@ -17,8 +23,9 @@ void run_ring(report& out, double scale);
 void run_socket(report& out, double scale, const std::string& kernels_dir);
 
 /// `tiers`: the seed's tier table with pdc's numbers (attachments, every
-/// tier) beside bare shared-memory, futex and socket ping-pongs.
-void run_tiers(report& out, double scale, const std::string& kernels_dir);
+/// tier) beside bare shared-memory, futex and socket ping-pongs and, when
+/// installed, Eclipse iceoryx; `opt.reps` interleaved repetitions.
+void run_tiers(report& out, const bench_options& opt, const std::string& kernels_dir);
 
 // Building blocks shared between subcommands (bench/ring_bench.cpp, socket_bench.cpp).
 histogram pdc_put_get(std::uint64_t ops);

@@ -2,14 +2,23 @@
 #include <CLI/CLI.hpp>
 
 #include "benches.hpp"
+#include "pinning.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"pdc-bench: pdc measured beside raw baselines in the same run"};
   app.require_subcommand(1);
+  // Options may come before or after the subcommand: `pdc-bench tiers --json` = `pdc-bench --json tiers`.
+  app.fallthrough();
   bool json = false;
-  double scale = 1.0;
+  pdc::bench::bench_options opt;
+  std::vector<int> pin;
   app.add_flag("--json", json, "Print a JSON array of rows instead of a table");
-  app.add_option("--scale", scale, "Multiply iteration counts (e.g. 0.1 for a quick run)")->check(CLI::PositiveNumber);
+  app.add_option("--scale", opt.scale, "Multiply iteration counts (e.g. 0.1 for a quick run)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--reps", opt.reps, "Interleaved repetitions of the tiers rows (rows are medians)")
+      ->check(CLI::Range(1, 100));
+  app.add_option("--pin", pin, "Pin the client side to CPU A and the kernel / echo side to CPU B (--pin 0 1)")
+      ->expected(2);
   auto* ring = app.add_subcommand("ring", "Core SPSC ring vs a bare ring: same-thread, ping-pong, streaming");
 #ifdef PDC_BENCH_WITH_DAEMON
   std::string kernels_dir = PDC_BENCH_KERNELS_DIR;
@@ -18,13 +27,18 @@ int main(int argc, char** argv) {
   auto* tiers = app.add_subcommand("tiers", "The seed's tier table: every tier over attachments vs bare baselines");
   tiers->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_echo.so and pdc_sink.so");
 #endif
+  for (auto* sub : app.get_subcommands({})) sub->fallthrough();
   CLI11_PARSE(app, argc, argv);
+  if (pin.size() == 2) {
+    pdc::bench::set_pinning(pin[0], pin[1]);
+    pdc::bench::pin_client_side();
+  }
 
   pdc::bench::report out;
-  if (ring->parsed()) pdc::bench::run_ring(out, scale);
+  if (ring->parsed()) pdc::bench::run_ring(out, opt.scale);
 #ifdef PDC_BENCH_WITH_DAEMON
-  if (socket->parsed()) pdc::bench::run_socket(out, scale, kernels_dir);
-  if (tiers->parsed()) pdc::bench::run_tiers(out, scale, kernels_dir);
+  if (socket->parsed()) pdc::bench::run_socket(out, opt.scale, kernels_dir);
+  if (tiers->parsed()) pdc::bench::run_tiers(out, opt, kernels_dir);
 #endif
   out.compute_ratios();
   if (json) {

@@ -13,6 +13,7 @@
 #include "benches.hpp"
 #include "pdc/core/clock.hpp"
 #include "pdc/core/segment.hpp"
+#include "pinning.hpp"
 
 namespace pdc::bench {
 namespace {
@@ -42,6 +43,7 @@ pid_t spawn(F&& child) {
     std::exit(1);
   }
   if (pid == 0) {
+    pin_server_side();
     child();
     ::_exit(0);
   }

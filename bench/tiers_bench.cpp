@@ -1,6 +1,9 @@
 // pdc-bench tiers: the seed's "Performance Comparison" with pdc's numbers:
 // cross-process, 64-byte payloads, client through libpdc attachments, kernel
-// echo (sink for one-way throughput), beside bare baselines in the same run.
+// echo (sink for one-way throughput), beside bare baselines and Eclipse
+// iceoryx measured in the same run. Repetitions interleave pdc and its
+// baselines; each row is the median of its repetitions and each ratio the
+// median of the ratios within a repetition (docs/benchmarks.md).
 #include <linux/futex.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -13,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <new>
 #include <thread>
 
@@ -20,6 +24,10 @@
 #include "benches.hpp"
 #include "pdc/client.hpp"
 #include "pdc/core/clock.hpp"
+#include "pinning.hpp"
+#ifdef PDC_BENCH_WITH_ICEORYX
+#include "iceoryx_bench.hpp"
+#endif
 
 namespace pdc::bench {
 namespace {
@@ -45,6 +53,7 @@ histogram bare_futex_ping_pong(std::uint64_t rounds) {
   auto* f = new (mem) futex_pair{};
   const pid_t pid = ::fork();
   if (pid == 0) {
+    pin_server_side();
     for (std::uint64_t i = 0; i < rounds; ++i) {
       while (f->ping.load(std::memory_order_acquire) == 0) futex_wait(&f->ping, 0);
       f->ping.store(0, std::memory_order_relaxed);
@@ -67,11 +76,14 @@ histogram bare_futex_ping_pong(std::uint64_t rounds) {
   return h;
 }
 
-bool launch(client& c, const std::string& type, const std::string& id, kernel_tier tier) {
+// Launches and activates `id`; a kernel is measured alone (a spinning one owns a core, and there are two).
+bool launch(client& c, const std::string& type, const std::string& id, kernel_tier tier, bool metrics = true) {
   launch_options o;
   o.kernel_type = type;
   o.kernel_id = id;
   o.tier = tier;
+  o.latency_metrics = metrics;
+  if (tier == kernel_tier::spin || tier == kernel_tier::threaded) o.cpu = server_cpu();
   auto r = c.launch(o);
   if (r) r = c.activate(id);
   if (!r) std::fprintf(stderr, "pdc-bench: launch %s: %s\n", id.c_str(), r.err().what().c_str());
@@ -149,56 +161,104 @@ double attach_one_way(client& c, const std::string& kernel, std::uint64_t count,
   return static_cast<double>(count) * 1e9 / static_cast<double>(t1 - t0);
 }
 
+row with_baseline(row r, const std::string& baseline) {
+  r.baseline = baseline;
+  return r;
+}
+
+const std::string k_floor = "bare shm spin ping-pong 64B";
+const std::string k_stream_floor = "bare ring stream xproc 64B";
+const std::string k_t3_one_way = "tier3 spin one-way throughput 64B batch 64 (pdc)";
+const std::string k_iox_rt = "iceoryx client/server round trip 64B busy-poll";
+
+// One repetition of every interleaved row.
+void one_repetition(repetitions& reps, std::size_t rep, client& c, double scale, bool iceoryx) {
+  const auto n = [&](double v) { return static_cast<std::uint64_t>(v * scale); };
+  const std::string id = std::to_string(rep);
+  reps.add(rep, latency_row(k_floor, bare_ping_pong(n(200'000))));
+  if (launch(c, "echo", "t3-" + id, kernel_tier::spin)) {
+    auto h = attach_round_trip(c, "t3-" + id, n(200'000));
+    reps.add(rep, with_baseline(latency_row("tier3 spin round trip 64B (pdc)", h), k_floor));
+    if (iceoryx) {
+      reps.add(rep, with_baseline(latency_row("tier3 spin round trip 64B (pdc) vs iceoryx", h), k_iox_rt));
+    }
+    (void)c.terminate("t3-" + id);
+  }
+  if (launch(c, "echo", "t2-" + id, kernel_tier::threaded)) {
+    reps.add(rep, with_baseline(
+                      latency_row("tier2 threaded round trip 64B (pdc)", attach_round_trip(c, "t2-" + id, n(200'000))),
+                      k_floor));
+    (void)c.terminate("t2-" + id);
+  }
+  if (launch(c, "echo", "t1-" + id, kernel_tier::async)) {
+    reps.add(rep, with_baseline(
+                      latency_row("tier1 async round trip 64B (pdc)", attach_round_trip(c, "t1-" + id, n(200'000))),
+                      k_floor));
+    reps.add(rep, with_baseline(throughput_row("tier1 async echo throughput 64B window 256 (pdc)",
+                                               attach_echo_stream(c, "t1-" + id, n(2e6), 256)),
+                                k_stream_floor));
+    (void)c.terminate("t1-" + id);
+  }
+  reps.add(rep, throughput_row(k_stream_floor, bare_stream(n(10e6))));
+  if (launch(c, "sink", "s3-" + id, kernel_tier::spin)) {
+    reps.add(rep,
+             with_baseline(throughput_row(k_t3_one_way, attach_one_way(c, "s3-" + id, n(20e6), 64)), k_stream_floor));
+    (void)c.terminate("s3-" + id);
+  }
+  if (launch(c, "sink", "s3m-" + id, kernel_tier::spin, false)) {
+    // Against the same row with histograms on: the ratio above 1 is what they cost.
+    reps.add(rep, with_baseline(throughput_row("tier3 spin one-way, latency metrics off (pdc)",
+                                               attach_one_way(c, "s3m-" + id, n(20e6), 64)),
+                                k_t3_one_way));
+    (void)c.terminate("s3m-" + id);
+  }
+  if (launch(c, "sink", "s1-" + id, kernel_tier::async)) {
+    reps.add(rep, with_baseline(throughput_row("tier1 async one-way throughput 64B batch 64 (pdc)",
+                                               attach_one_way(c, "s1-" + id, n(10e6), 64)),
+                                k_stream_floor));
+    (void)c.terminate("s1-" + id);
+  }
+#ifdef PDC_BENCH_WITH_ICEORYX
+  if (iceoryx) {
+    reps.add(rep, latency_row(k_iox_rt, iceoryx_round_trip(n(200'000), false)));
+    reps.add(rep, latency_row("iceoryx client/server round trip 64B waitset", iceoryx_round_trip(n(50'000), true)));
+    reps.add(rep, with_baseline(throughput_row("iceoryx pub/sub lossless stream 64B", iceoryx_stream(n(5e6))),
+                                k_stream_floor));
+  }
+#endif
+}
+
 }  // namespace
 
-void run_tiers(report& out, double scale, const std::string& kernels_dir) {
-  const auto n = [&](double v) { return static_cast<std::uint64_t>(v * scale); };
-  const std::string floor = "bare shm spin ping-pong 64B";
-  const std::string stream_floor = "bare ring stream xproc 64B";
+void run_tiers(report& out, const bench_options& opt, const std::string& kernels_dir) {
+  const auto n = [&](double v) { return static_cast<std::uint64_t>(v * opt.scale); };
+  bool iceoryx = false;
+#ifdef PDC_BENCH_WITH_ICEORYX
+  std::unique_ptr<roudi_process> roudi = std::make_unique<roudi_process>();
+  iceoryx = roudi->why_not().empty();
+  if (!iceoryx) out.note("iceoryx rows skipped: " + roudi->why_not());
+#else
+  out.note("iceoryx rows skipped: pdc-bench was built without libiceoryx-posh-dev");
+#endif
+  bench_daemon pdcd(kernels_dir, {"pdc_echo.so", "pdc_sink.so"});
+  auto c = pdcd.connect();
+  repetitions reps;
+  for (std::size_t rep = 0; rep < opt.reps; ++rep) one_repetition(reps, rep, c, opt.scale, iceoryx);
+  reps.finish_into(out);
 
+  // Context, measured once: same-thread queue cost and the VM's blocking wake-ups.
   out.add(latency_row("queue put+get same thread 64B (bare)", bare_put_get(n(10e6))));
-  auto q = latency_row("queue put+get same thread 64B (pdc ring)", pdc_put_get(n(10e6)));
-  q.baseline = "queue put+get same thread 64B (bare)";
-  out.add(q);
-  out.add(latency_row(floor, bare_ping_pong(n(200'000))));
+  out.add(with_baseline(latency_row("queue put+get same thread 64B (pdc ring)", pdc_put_get(n(10e6))),
+                        "queue put+get same thread 64B (bare)"));
   out.add(latency_row("bare futex ping-pong 64B", bare_futex_ping_pong(n(50'000))));
   out.add(latency_row("bare unix-socket ping-pong 64B", bare_socket_ping_pong(n(50'000))));
-  out.add(throughput_row(stream_floor, bare_stream(n(10e6))));
 
-  bench_daemon pdcd(kernels_dir, {"pdc_echo.so", "pdc_sink.so"});
-  auto c = std::optional<client>(pdcd.connect());
-  auto add_rt = [&](const std::string& name, const histogram& h) {
-    auto r = latency_row(name, h);
-    r.baseline = floor;
-    out.add(r);
-  };
-  auto add_tp = [&](const std::string& name, double rate) {
-    auto r = throughput_row(name, rate);
-    r.baseline = stream_floor;
-    out.add(r);
-  };
-  // One kernel at a time: a spinning kernel owns a core, and there are two.
-  if (launch(*c, "echo", "t1", kernel_tier::async)) {
-    add_rt("tier1 async round trip 64B (pdc)", attach_round_trip(*c, "t1", n(200'000)));
-    add_tp("tier1 async echo throughput 64B window 256 (pdc)", attach_echo_stream(*c, "t1", n(2e6), 256));
-    (void)c->terminate("t1");
-  }
-  if (launch(*c, "echo", "t2", kernel_tier::threaded)) {
-    add_rt("tier2 threaded round trip 64B (pdc)", attach_round_trip(*c, "t2", n(200'000)));
-    (void)c->terminate("t2");
-  }
-  if (launch(*c, "echo", "t3", kernel_tier::spin)) {
-    add_rt("tier3 spin round trip 64B (pdc)", attach_round_trip(*c, "t3", n(200'000)));
-    (void)c->terminate("t3");
-  }
-  if (launch(*c, "sink", "s3", kernel_tier::spin)) {
-    add_tp("tier3 spin one-way throughput 64B batch 64 (pdc)", attach_one_way(*c, "s3", n(20e6), 64));
-    (void)c->terminate("s3");
-  }
-  if (launch(*c, "sink", "s1", kernel_tier::async)) {
-    add_tp("tier1 async one-way throughput 64B batch 64 (pdc)", attach_one_way(*c, "s1", n(10e6), 64));
-    (void)c->terminate("s1");
-  }
+  out.note("Per message: a pdc round trip writes a 48-byte envelope and the payload into the request ring, the");
+  out.note("kernel's agent reads it, calls the plugin's on_message through the C ABI (echo), which writes an");
+  out.note("enveloped reply into the attachment's reply ring; counters and (unless off) two histograms are kept.");
+  out.note("An iceoryx round trip loans a chunk, sends it through RouDi-made queues, and the server loans a");
+  out.note("response chunk and sends it: no handler call, no envelope, no per-message metrics. The bare ping-pong");
+  out.note("copies 64 bytes into a fixed slot and moves one index each way.");
 }
 
 }  // namespace pdc::bench

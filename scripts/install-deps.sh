@@ -9,7 +9,9 @@ packages=(
   libasio-dev libflatbuffers-dev flatbuffers-compiler
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  clang-format clang-tidy
+  clang clang-format clang-tidy
+  # Optional rows of pdc-bench tiers: Eclipse iceoryx, the peer pdc is measured against.
+  libiceoryx-posh-dev iceoryx
 )
 
 missing=()
