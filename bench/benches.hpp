@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "report.hpp"
 
@@ -10,8 +11,17 @@ namespace pdc::bench {
 
 /// What every subcommand is run with.
 struct bench_options {
-  double scale = 1.0;    ///< Multiplies iteration counts (1.0 = full run).
-  std::size_t reps = 5;  ///< Interleaved repetitions (tiers): rows are their medians.
+  double scale = 1.0;             ///< Multiplies iteration counts (1.0 = full run).
+  std::size_t reps = 5;           ///< Interleaved repetitions (tiers): rows are their medians.
+  std::vector<std::string> only;  ///< tiers: measure only rows whose name holds one of these (empty: all).
+  /// True when the row named `name` is to be measured.
+  [[nodiscard]] bool wants(const std::string& name) const {
+    if (only.empty()) return true;
+    for (const auto& o : only) {
+      if (name.find(o) != std::string::npos) return true;
+    }
+    return false;
+  }
 };
 
 /// `ring`: core ring vs a bare SPSC ring (same thread, ping-pong, streaming).

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--reps", opt.reps, "Interleaved repetitions of the tiers rows (rows are medians)")
       ->check(CLI::Range(1, 100));
+  app.add_option("--only", opt.only, "tiers: measure only the rows whose name holds this text (repeatable)");
   app.add_option("--pin", pin, "Pin the client side to CPU A and the kernel / echo side to CPU B (--pin 0 1)")
       ->expected(2);
   auto* ring = app.add_subcommand("ring", "Core SPSC ring vs a bare ring: same-thread, ping-pong, streaming");

@@ -172,11 +172,12 @@ const std::string k_t3_one_way = "tier3 spin one-way throughput 64B batch 64 (pd
 const std::string k_iox_rt = "iceoryx client/server round trip 64B busy-poll";
 
 // One repetition of every interleaved row.
-void one_repetition(repetitions& reps, std::size_t rep, client& c, double scale, bool iceoryx) {
-  const auto n = [&](double v) { return static_cast<std::uint64_t>(v * scale); };
+void one_repetition(repetitions& reps, std::size_t rep, client& c, const bench_options& opt, bool iceoryx) {
+  const auto n = [&](double v) { return static_cast<std::uint64_t>(v * opt.scale); };
+  const auto want = [&](const std::string& name) { return opt.wants(name); };
   const std::string id = std::to_string(rep);
-  reps.add(rep, latency_row(k_floor, bare_ping_pong(n(200'000))));
-  if (launch(c, "echo", "t3-" + id, kernel_tier::spin)) {
+  if (want(k_floor)) reps.add(rep, latency_row(k_floor, bare_ping_pong(n(200'000))));
+  if (want("tier3 spin round trip") && launch(c, "echo", "t3-" + id, kernel_tier::spin)) {
     auto h = attach_round_trip(c, "t3-" + id, n(200'000));
     reps.add(rep, with_baseline(latency_row("tier3 spin round trip 64B (pdc)", h), k_floor));
     if (iceoryx) {
@@ -184,44 +185,51 @@ void one_repetition(repetitions& reps, std::size_t rep, client& c, double scale,
     }
     (void)c.terminate("t3-" + id);
   }
-  if (launch(c, "echo", "t2-" + id, kernel_tier::threaded)) {
+  if (want("tier2 threaded round trip") && launch(c, "echo", "t2-" + id, kernel_tier::threaded)) {
     reps.add(rep, with_baseline(
                       latency_row("tier2 threaded round trip 64B (pdc)", attach_round_trip(c, "t2-" + id, n(200'000))),
                       k_floor));
     (void)c.terminate("t2-" + id);
   }
-  if (launch(c, "echo", "t1-" + id, kernel_tier::async)) {
-    reps.add(rep, with_baseline(
-                      latency_row("tier1 async round trip 64B (pdc)", attach_round_trip(c, "t1-" + id, n(200'000))),
-                      k_floor));
-    reps.add(rep, with_baseline(throughput_row("tier1 async echo throughput 64B window 256 (pdc)",
-                                               attach_echo_stream(c, "t1-" + id, n(2e6), 256)),
-                                k_stream_floor));
+  if ((want("tier1 async round trip") || want("tier1 async echo")) &&
+      launch(c, "echo", "t1-" + id, kernel_tier::async)) {
+    if (want("tier1 async round trip")) {
+      reps.add(rep, with_baseline(
+                        latency_row("tier1 async round trip 64B (pdc)", attach_round_trip(c, "t1-" + id, n(200'000))),
+                        k_floor));
+    }
+    if (want("tier1 async echo")) {
+      reps.add(rep, with_baseline(throughput_row("tier1 async echo throughput 64B window 256 (pdc)",
+                                                 attach_echo_stream(c, "t1-" + id, n(2e6), 256)),
+                                  k_stream_floor));
+    }
     (void)c.terminate("t1-" + id);
   }
-  reps.add(rep, throughput_row(k_stream_floor, bare_stream(n(10e6))));
-  if (launch(c, "sink", "s3-" + id, kernel_tier::spin)) {
+  if (want(k_stream_floor)) reps.add(rep, throughput_row(k_stream_floor, bare_stream(n(10e6))));
+  if (want(k_t3_one_way) && launch(c, "sink", "s3-" + id, kernel_tier::spin)) {
     reps.add(rep,
              with_baseline(throughput_row(k_t3_one_way, attach_one_way(c, "s3-" + id, n(20e6), 64)), k_stream_floor));
     (void)c.terminate("s3-" + id);
   }
-  if (launch(c, "sink", "s3m-" + id, kernel_tier::spin, false)) {
+  if (want("latency metrics off") && launch(c, "sink", "s3m-" + id, kernel_tier::spin, false)) {
     // Against the same row with histograms on: the ratio above 1 is what they cost.
     reps.add(rep, with_baseline(throughput_row("tier3 spin one-way, latency metrics off (pdc)",
                                                attach_one_way(c, "s3m-" + id, n(20e6), 64)),
                                 k_t3_one_way));
     (void)c.terminate("s3m-" + id);
   }
-  if (launch(c, "sink", "s1-" + id, kernel_tier::async)) {
+  if (want("tier1 async one-way") && launch(c, "sink", "s1-" + id, kernel_tier::async)) {
     reps.add(rep, with_baseline(throughput_row("tier1 async one-way throughput 64B batch 64 (pdc)",
                                                attach_one_way(c, "s1-" + id, n(10e6), 64)),
                                 k_stream_floor));
     (void)c.terminate("s1-" + id);
   }
 #ifdef PDC_BENCH_WITH_ICEORYX
-  if (iceoryx) {
-    reps.add(rep, latency_row(k_iox_rt, iceoryx_round_trip(n(200'000), false)));
+  if (iceoryx && want(k_iox_rt)) reps.add(rep, latency_row(k_iox_rt, iceoryx_round_trip(n(200'000), false)));
+  if (iceoryx && want("iceoryx client/server round trip 64B waitset")) {
     reps.add(rep, latency_row("iceoryx client/server round trip 64B waitset", iceoryx_round_trip(n(50'000), true)));
+  }
+  if (iceoryx && want("iceoryx pub/sub")) {
     reps.add(rep, with_baseline(throughput_row("iceoryx pub/sub lossless stream 64B", iceoryx_stream(n(5e6))),
                                 k_stream_floor));
   }
@@ -234,17 +242,21 @@ void run_tiers(report& out, const bench_options& opt, const std::string& kernels
   const auto n = [&](double v) { return static_cast<std::uint64_t>(v * opt.scale); };
   bool iceoryx = false;
 #ifdef PDC_BENCH_WITH_ICEORYX
-  std::unique_ptr<roudi_process> roudi = std::make_unique<roudi_process>();
-  iceoryx = roudi->why_not().empty();
-  if (!iceoryx) out.note("iceoryx rows skipped: " + roudi->why_not());
+  std::unique_ptr<roudi_process> roudi;
+  if (opt.wants("iceoryx")) {
+    roudi = std::make_unique<roudi_process>();
+    iceoryx = roudi->why_not().empty();
+  }
+  if (roudi && !iceoryx) out.note("iceoryx rows skipped: " + roudi->why_not());
 #else
   out.note("iceoryx rows skipped: pdc-bench was built without libiceoryx-posh-dev");
 #endif
   bench_daemon pdcd(kernels_dir, {"pdc_echo.so", "pdc_sink.so"});
   auto c = pdcd.connect();
   repetitions reps;
-  for (std::size_t rep = 0; rep < opt.reps; ++rep) one_repetition(reps, rep, c, opt.scale, iceoryx);
+  for (std::size_t rep = 0; rep < opt.reps; ++rep) one_repetition(reps, rep, c, opt, iceoryx);
   reps.finish_into(out);
+  if (!opt.only.empty()) return;
 
   // Context, measured once: same-thread queue cost and the VM's blocking wake-ups.
   out.add(latency_row("queue put+get same thread 64B (bare)", bare_put_get(n(10e6))));

@@ -219,14 +219,15 @@ struct attachment::state {
 
   // What a full request ring does under ring_full_policy::kernel.
   result<void> apply_kernel_policy(std::size_t record_bytes) {
-    const std::string where = "kernel '" + kernel_id + "' request ring is full";
+    // The text is built only for a refusal: a stream that fills the ring comes here often.
+    const auto where = [&] { return "kernel '" + kernel_id + "' request ring is full"; };
     switch (kernel_policy) {
       case backpressure_policy::reject:
         view.count_rejected();
-        return make_error(errc::rejected, where + " (policy reject); message refused");
+        return make_error(errc::rejected, where() + " (policy reject); message refused");
       case backpressure_policy::drop_newest:
         view.count_dropped();
-        return make_error(errc::dropped, where + " (policy drop_newest); message dropped");
+        return make_error(errc::dropped, where() + " (policy drop_newest); message dropped");
       case backpressure_policy::drop_oldest:
         // Only the kernel may remove records: ask it to drop its oldest.
         view.request_shed();

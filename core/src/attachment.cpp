@@ -58,8 +58,8 @@ std::uint64_t attachment_daemon_view::take_shed_requests() noexcept {
   const std::uint64_t now = ctl_->shed_requests.load(std::memory_order_acquire);
   const std::uint64_t asked = now - sheds_seen_;
   sheds_seen_ = now;
-  // A count that moved back (only a hostile client does that) asks for
-  // nothing; one that jumped asks for at most what the ring can hold.
+  // A count that moved back (only a hostile client does that) wraps to a huge
+  // difference; it, and any jump beyond what the ring could hold, asks for nothing.
   return asked > requests_.capacity_bytes() ? 0 : asked;
 }
 

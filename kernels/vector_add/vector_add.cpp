@@ -32,27 +32,32 @@ class vector_add_kernel {
       return PDC_E_INVALID_ARGUMENT;
     }
 
-    // One builder per kernel, cleared per message, so steady state allocates nothing.
-    builder_.Clear();
+    // One builder per worker thread, cleared per message, so steady state
+    // allocates nothing and workers of a pool never share it.
+    auto& builder = builder_of_this_thread();
+    builder.Clear();
     float* sum = nullptr;
-    const auto sum_vec = builder_.CreateUninitializedVector(a_len, &sum);
+    const auto sum_vec = builder.CreateUninitializedVector(a_len, &sum);
     for (std::uint32_t i = 0; i < a_len; ++i) sum[i] = request->a()->Get(i) + request->b()->Get(i);
-    builder_.Finish(fbs::CreateVectorAddResponse(builder_, sum_vec));
-    return ctx.reply(msg, std::as_bytes(std::span(builder_.GetBufferPointer(), builder_.GetSize())));
+    builder.Finish(fbs::CreateVectorAddResponse(builder, sum_vec));
+    return ctx.reply(msg, std::as_bytes(std::span(builder.GetBufferPointer(), builder.GetSize())));
   }
 
  private:
   // flatbuffers reads scalars in place, so the buffer must start suitably
   // aligned; the host promises no alignment, hence a copy when it is off.
-  std::span<const std::byte> aligned(std::span<const std::byte> payload) {
+  static std::span<const std::byte> aligned(std::span<const std::byte> payload) {
     if (reinterpret_cast<std::uintptr_t>(payload.data()) % alignof(std::uint64_t) == 0) return payload;
-    scratch_.resize((payload.size() + sizeof(std::uint64_t) - 1) / sizeof(std::uint64_t));
-    std::memcpy(scratch_.data(), payload.data(), payload.size());
-    return {reinterpret_cast<const std::byte*>(scratch_.data()), payload.size()};
+    thread_local std::vector<std::uint64_t> scratch;
+    scratch.resize((payload.size() + sizeof(std::uint64_t) - 1) / sizeof(std::uint64_t));
+    std::memcpy(scratch.data(), payload.data(), payload.size());
+    return {reinterpret_cast<const std::byte*>(scratch.data()), payload.size()};
   }
 
-  flatbuffers::FlatBufferBuilder builder_{1024};
-  std::vector<std::uint64_t> scratch_;
+  static flatbuffers::FlatBufferBuilder& builder_of_this_thread() {
+    thread_local flatbuffers::FlatBufferBuilder builder{1024};
+    return builder;
+  }
 };
 
 }  // namespace

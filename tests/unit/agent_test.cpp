@@ -136,7 +136,7 @@ TEST_F(agent_test, TakesAtMostARingBatchFromEachAttachmentPerTurn) {
   a->view().requests().commit();
   b->view().requests().commit();
 
-  EXPECT_EQ(agent_at(0).do_work(1000), 2 * agent::k_ring_batch);
+  EXPECT_EQ(agent_at(0).do_work(2 * agent::k_ring_batch), 2 * agent::k_ring_batch);
   std::size_t from_a = 0;
   std::size_t from_b = 0;
   while (a->reply()) ++from_a;
@@ -430,6 +430,42 @@ TEST_F(agent_test, LoopStyleReceivesServesShedsAndRefusesMalformedRecordsToo) {
   EXPECT_EQ(s.processed, 1U);
   EXPECT_EQ(client->reply()->second, "dropped: message dropped by kernel 'k' (drop_oldest: queue full)");
   EXPECT_EQ(client->reply()->second, "keep me");
+}
+
+// A client's view of its reply ring, checked from inside the next handler.
+class reply_visibility : public agent_test {
+ protected:
+  void run_two_requests() {
+    plugin.on_message = [&](pdc_kernel_ctx* ctx, const pdc_message& m) {
+      if (m.message_id == 2) first_visible_during_second = client->view().replies().has_data();
+      return echo_handler(ctx, m);
+    };
+    launch();
+    client = attach();
+    client->send("one", 0, false);
+    client->send("two", 0, false);
+    client->view().requests().commit();
+    drain();
+  }
+  std::unique_ptr<test_client> client;
+  bool first_visible_during_second = false;
+};
+
+TEST_F(reply_visibility, ANonBlockingKernelPublishesABatchOfRepliesWithOneCommit) {
+  run_two_requests();
+
+  EXPECT_FALSE(first_visible_during_second);
+  EXPECT_EQ(client->reply()->second, "one");  // both out once the ring's batch is done
+  EXPECT_EQ(client->reply()->second, "two");
+}
+
+TEST_F(reply_visibility, AKernelThatMayBlockPublishesEachReplyAtOnce) {
+  plugin.may_block = true;
+  run_two_requests();
+
+  EXPECT_TRUE(first_visible_during_second);
+  EXPECT_EQ(client->reply()->second, "one");
+  EXPECT_EQ(client->reply()->second, "two");
 }
 
 TEST_F(agent_test, RecordsOneQueueWaitPerMessageAndProcessingPerBatch) {

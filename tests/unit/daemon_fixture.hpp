@@ -35,9 +35,7 @@ class fake_host final : public kernel_host {
     delivery what = delivery::reply;
     envelope env;
     std::vector<std::byte> payload;
-    [[nodiscard]] std::string text() const {
-      return {reinterpret_cast<const char*>(payload.data()), payload.size()};
-    }
+    [[nodiscard]] std::string text() const { return {reinterpret_cast<const char*>(payload.data()), payload.size()}; }
   };
 
   errc deliver(std::uint64_t session_id, kernel& from, delivery what, const envelope& env,
@@ -120,6 +118,7 @@ struct fake_type {
   handler on_message;
   std::function<int(pdc_kernel_ctx*)> run;
   int destroyed = 0;
+  bool may_block = false;  ///< Declare PDC_KERNEL_MAY_BLOCK.
 
   static int call_on_message(void* state, pdc_kernel_ctx* ctx, const pdc_message* msg) {
     return static_cast<fake_type*>(state)->on_message(ctx, *msg);
@@ -137,7 +136,7 @@ struct fake_type {
     auto e = std::make_shared<kernel_type_entry>();
     e->name = loop ? "fake_loop" : "fake";
     e->tiers = PDC_TIER_MASK_CPU;
-    e->flags = PDC_KERNEL_CONCURRENT;
+    e->flags = PDC_KERNEL_CONCURRENT | (may_block ? PDC_KERNEL_MAY_BLOCK : 0U);
     e->type.struct_size = sizeof(pdc_kernel_type);
     e->type.name = "fake";
     e->type.create = &create;
@@ -185,9 +184,7 @@ class test_client {
     return last_id_;
   }
   /// Writes raw record bytes (a malformed envelope, say).
-  void send_raw(std::span<const std::byte> bytes) {
-    ASSERT_EQ(view_->requests().try_push(bytes), errc::ok);
-  }
+  void send_raw(std::span<const std::byte> bytes) { ASSERT_EQ(view_->requests().try_push(bytes), errc::ok); }
   /// The next reply: its envelope and payload text, or nothing.
   std::optional<std::pair<envelope, std::string>> reply() {
     auto slot = view_->replies().try_peek();

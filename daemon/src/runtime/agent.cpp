@@ -40,6 +40,8 @@ agent::agent(kernel& k, std::uint32_t index, doorbell& bell, const idle_strategy
       ctx_{&k, this},
       serves_inbox_(index == 0),
       latency_metrics_(k.params().latency_metrics),
+      // A handler that may block could hold a batch's replies for long: those commit one by one.
+      may_defer_commits_((k.type().flags & PDC_KERNEL_MAY_BLOCK) == 0 && !k.type().is_loop()),
       // Each agent numbers its outputs in its own range: no shared counter.
       next_output_id_((std::uint64_t{index} << 48) + 1) {}
 
@@ -154,6 +156,19 @@ agent::record agent::next_record(attachment_source& src, envelope& env, std::spa
   return record::message;
 }
 
+// Field by field: an aggregate assignment through a temporary made the
+// compiler copy it with overlapping 16-byte moves that defeat store
+// forwarding (a stall per message, seen in perf on the one-way stream).
+void agent::begin_message(std::uint64_t message_id, std::uint64_t token, const reply_address& from,
+                          attachment_source* source) noexcept {
+  current_.active = true;
+  current_.message_id = message_id;
+  current_.token = token;
+  current_.from = from;
+  current_.source = source;
+  current_.answered = false;
+}
+
 // ---- the duty cycle -------------------------------------------------------------------
 
 std::uint64_t agent::clock() noexcept {
@@ -174,8 +189,11 @@ std::size_t agent::do_work(std::size_t budget) {
   const std::size_t sheds = serve_sheds();
   if (!k.gate_open()) return sheds;
   std::size_t n = 0;
+  defer_commits_ = may_defer_commits_;
   if (serves_inbox_ && k.in().depth() != 0) n += drain_inbox(budget);
   if (n < budget && !order_.empty()) n += drain_rings(budget - n);
+  flush_replies();
+  defer_commits_ = false;
   if (n != 0 && latency_metrics_ && clock_valid_) {
     // One more clock read per batch: handler time, as the batch's mean per message.
     const std::uint64_t end = now_ns();
@@ -224,11 +242,13 @@ std::size_t agent::drain_inbox(std::size_t budget) {
     auto m = in.pop();
     if (!m) break;
     const pdc_message msg = message_of(m->env, m->payload, m->from.token());
-    current_ = {true, msg.message_id, msg.reply_to, m->from, nullptr, false};
+    begin_message(msg.message_id, msg.reply_to, m->from, nullptr);
     invoke(msg, m->enqueued_ns);
     current_.active = false;
     ++n;
   }
+  counters_.processed.add(n);  // inbox messages were counted in when accepted
+  flush_queue_wait();
   if (n != 0 && in.space_wanted()) {
     std::weak_ptr<kernel> owner = kernel_->weak_from_this();
     kernel_->host().post([owner] {
@@ -238,40 +258,58 @@ std::size_t agent::drain_inbox(std::size_t budget) {
   return n;
 }
 
+std::size_t agent::drain_ring(attachment_source& src, std::size_t limit) {
+  std::size_t taken = 0;
+  std::size_t handled = 0;
+  while (taken < limit) {
+    envelope env;
+    std::span<const std::byte> payload;
+    const record r = next_record(src, env, payload);
+    if (r == record::none) break;
+    ++taken;
+    if (r == record::malformed) continue;
+    const reply_address from = sender_of(env, src.id);
+    const pdc_message msg = message_of(env, payload, from.token());
+    begin_message(msg.message_id, msg.reply_to, from, &src);
+    invoke(msg, env.send_timestamp_ns());
+    current_.active = false;
+    src.view.requests().release();
+    ++handled;
+  }
+  // The ring is empty or its batch is done: what the handlers answered goes out now.
+  flush_replies();
+  if (taken != 0) src.view.requests().flush_release();
+  // Once per ring batch: the counters are read by other threads, but only written here.
+  counters_.messages_in.add(handled);
+  counters_.processed.add(handled);
+  return taken;
+}
+
 std::size_t agent::drain_rings(std::size_t budget) {
   const std::size_t count = order_.size();
   std::size_t n = 0;
-  for (std::size_t i = 0; i < count && n < budget; ++i) {
-    attachment_source& src = *order_[(next_source_ + i) % count];
-    if (src.broken) continue;
-    const std::size_t limit = std::min(k_ring_batch, budget - n);
-    std::size_t taken = 0;
-    while (taken < limit) {
-      envelope env;
-      std::span<const std::byte> payload;
-      const record r = next_record(src, env, payload);
-      if (r == record::none) break;
-      ++taken;
-      if (r == record::malformed) continue;
-      counters_.messages_in.add();
-      const reply_address from = sender_of(env, src.id);
-      const pdc_message msg = message_of(env, payload, from.token());
-      current_ = {true, msg.message_id, msg.reply_to, from, &src, false};
-      invoke(msg, env.send_timestamp_ns());
-      current_.active = false;
-      src.view.requests().release();
+  // Passes round-robin over the rings, at most k_ring_batch records from
+  // each per pass, until the budget is spent or a pass found nothing.
+  for (;;) {
+    std::size_t pass = 0;
+    for (std::size_t i = 0; i < count && n < budget; ++i) {
+      attachment_source& src = *order_[(next_source_ + i) % count];
+      if (src.broken) continue;
+      const std::size_t taken = drain_ring(src, std::min(k_ring_batch, budget - n));
+      pass += taken;
+      n += taken;
     }
-    if (taken != 0) src.view.requests().flush_release();
-    n += taken;
+    if (count != 0) next_source_ = (next_source_ + 1) % count;
+    if (pass == 0 || n >= budget) break;
   }
-  if (count != 0) next_source_ = (next_source_ + 1) % count;
+  flush_queue_wait();
   return n;
 }
 
 void agent::invoke(const pdc_message& msg, std::uint64_t sent_ns) {
   if (latency_metrics_) {
     const std::uint64_t now = clock();
-    queue_wait_.record(now > sent_ns ? now - sent_ns : 0);
+    note_queue_wait(now > sent_ns ? now - sent_ns : 0);
   }
   int rc = PDC_E_PLUGIN;
   try {
@@ -279,8 +317,34 @@ void agent::invoke(const pdc_message& msg, std::uint64_t sent_ns) {
   } catch (...) {
     rc = PDC_E_PLUGIN;  // a C++ plugin that let an exception escape
   }
-  counters_.processed.add();
   if (rc < 0) handler_failed(msg, rc);
+}
+
+void agent::flush_replies() noexcept {
+  for (attachment_source* s : pending_) {
+    s->view.replies().commit();
+    s->replies_pending = false;
+  }
+  pending_.clear();
+  pending_replies_ = 0;
+}
+
+void agent::note_queue_wait(std::uint64_t wait_ns) noexcept {
+  // Messages of one client batch read in one agent batch share their wait:
+  // record a run of equal values once.
+  if (wait_run_ != 0 && wait_ns == wait_value_) {
+    ++wait_run_;
+    return;
+  }
+  flush_queue_wait();
+  wait_value_ = wait_ns;
+  wait_run_ = 1;
+}
+
+void agent::flush_queue_wait() noexcept {
+  if (wait_run_ == 0) return;
+  queue_wait_.record(wait_value_, wait_run_);
+  wait_run_ = 0;
 }
 
 void agent::handler_failed(const pdc_message& msg, int rc) {
@@ -361,7 +425,17 @@ errc agent::deliver_reply(const reply_address& to, attachment_source* source, co
       if (!slot) return slot.status;  // full: the client is not reading
       std::memcpy(slot.bytes.data(), &env, sizeof env);
       if (!payload.empty()) std::memcpy(slot.bytes.data() + sizeof env, payload.data(), payload.size());
-      s->view.replies().commit();
+      if (!defer_commits_) {
+        s->view.replies().commit();
+        return errc::ok;
+      }
+      // Published with the batch (flush_replies): one commit, one cache-line
+      // transfer to the client, for several replies.
+      if (!s->replies_pending) {
+        s->replies_pending = true;
+        pending_.push_back(s);
+      }
+      if (++pending_replies_ >= k_reply_batch) flush_replies();
       return errc::ok;
     }
   }
@@ -381,8 +455,11 @@ int agent::reply(const pdc_message* request, std::span<const std::byte> data, st
   const envelope env = output_envelope(len, type_id, request->message_id, to.id, k_envelope_flag_reply);
   const errc rc = deliver_reply(to, is_current ? current_.source : nullptr, env, data);
   if (to.to == reply_address::kind::session) {
-    // Counted on the control thread (kernel::delivered), as on every tier.
-    return rc == errc::ok ? PDC_OK : -static_cast<int>(rc);
+    // Its outcome is counted on the control thread (kernel::delivered), as on
+    // every tier; a hand-over refused here (too much in flight) is counted now.
+    if (rc == errc::ok) return PDC_OK;
+    counters_.dropped.add();
+    return -static_cast<int>(rc);
   }
   switch (rc) {
     case errc::ok:
@@ -489,7 +566,7 @@ bool agent::take_for_receive(pdc_message& out) {
       }
       const queued_message& h = *held_inbox_;
       out = message_of(h.env, h.payload, h.from.token());
-      current_ = {true, out.message_id, out.reply_to, h.from, nullptr, false};
+      begin_message(out.message_id, out.reply_to, h.from, nullptr);
       if (latency_metrics_) queue_wait_.record(clock() > h.enqueued_ns ? clock() - h.enqueued_ns : 0);
       return true;
     }
@@ -514,7 +591,7 @@ bool agent::take_for_receive(pdc_message& out) {
       counters_.messages_in.add();
       const reply_address from = sender_of(env, src.id);
       out = message_of(env, held_bytes_, from.token());
-      current_ = {true, out.message_id, out.reply_to, from, &src, false};
+      begin_message(out.message_id, out.reply_to, from, &src);
       next_source_ = (next_source_ + i + 1) % count;
       if (latency_metrics_) {
         const std::uint64_t now = clock();

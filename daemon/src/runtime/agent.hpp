@@ -60,6 +60,9 @@ class agent {
  public:
   /// Records taken from one ring before moving to the next (fairness).
   static constexpr std::size_t k_ring_batch = 32;
+  /// Replies of a non-blocking kernel published with one commit at most (the
+  /// rest of a ring batch waits for no more than this many handlers).
+  static constexpr std::size_t k_reply_batch = 8;
 
   /// `bell` (owned by the executor or runner) is where the agent sleeps;
   /// `idle` is how its loop-style receive() waits.
@@ -132,12 +135,18 @@ class agent {
   std::size_t shed(attachment_source& src, std::uint64_t asked);
   std::size_t drain_inbox(std::size_t budget);
   std::size_t drain_rings(std::size_t budget);
+  std::size_t drain_ring(attachment_source& src, std::size_t limit);
+  void note_queue_wait(std::uint64_t wait_ns) noexcept;
+  void flush_replies() noexcept;
+  void flush_queue_wait() noexcept;
   /// Reads the next record of `src`: a message (envelope and payload, still
   /// to be released), a malformed record (counted and released already), or
   /// none (empty; or closed or corrupt, and `src` is then broken).
   record next_record(attachment_source& src, envelope& env, std::span<const std::byte>& payload);
   void note_malformed(attachment_source& src);
   void note_broken(attachment_source& src, const char* why);
+  void begin_message(std::uint64_t message_id, std::uint64_t token, const reply_address& from,
+                     attachment_source* source) noexcept;
   void invoke(const pdc_message& msg, std::uint64_t sent_ns);
   void handler_failed(const pdc_message& msg, int rc);
   std::uint64_t clock() noexcept;
@@ -164,6 +173,7 @@ class agent {
   pdc_kernel_ctx ctx_;
   const bool serves_inbox_;
   const bool latency_metrics_;
+  const bool may_defer_commits_;
 
   // ---- agent thread ----
   std::vector<attachment_source*> order_;  // round-robin order
@@ -173,6 +183,11 @@ class agent {
   std::uint64_t next_output_id_;
   std::uint64_t clock_ns_ = 0;
   bool clock_valid_ = false;
+  bool defer_commits_ = false;               // inside do_work, for a non-blocking kernel
+  std::vector<attachment_source*> pending_;  // reply rings with uncommitted replies
+  std::size_t pending_replies_ = 0;
+  std::uint64_t wait_value_ = 0;  // a run of equal queue waits not yet recorded
+  std::uint64_t wait_run_ = 0;
   // Loop style: the message receive() returned last, kept until the next receive.
   std::optional<queued_message> held_inbox_;
   std::vector<std::byte> held_bytes_;

@@ -24,6 +24,8 @@ struct attachment_source {
   bool broken = false;
   /// Agent thread: a malformed record was logged already (one line per attachment).
   bool malformed_logged = false;
+  /// Agent thread: replies reserved in the reply ring, not yet committed.
+  bool replies_pending = false;
 };
 
 }  // namespace pdc::daemon

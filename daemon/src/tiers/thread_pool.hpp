@@ -1,6 +1,6 @@
 // Named thread pools (config [[pool]]): N agent runners that the agents of
-// several kernels share, as the seed's ThreadedKernelPool runs several named
-// workers on one set of threads. Each agent stays on one runner, so every
+// several kernels share, as PyDotCompute's ThreadedKernelPool (the Python
+// library pdc descends from) runs several named workers on one set of threads. Each agent stays on one runner, so every
 // attachment keeps one consumer and its order; each kernel keeps its own
 // metrics. A handler that blocks holds its runner's thread: the other
 // agents on that thread wait meanwhile (use a private pool, or threaded).

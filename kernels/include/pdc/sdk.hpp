@@ -84,7 +84,7 @@ class message {
   [[nodiscard]] std::uint32_t type_id() const noexcept { return raw_.type_id; }
   [[nodiscard]] std::uint64_t message_id() const noexcept { return raw_.message_id; }
   [[nodiscard]] std::uint64_t correlation_id() const noexcept { return raw_.correlation_id; }
-  /// Session that awaits a reply; 0 when nobody does.
+  /// Opaque token naming who awaits a reply; 0 when nobody does.
   [[nodiscard]] std::uint64_t reply_to() const noexcept { return raw_.reply_to; }
   /// True when a sender waits for a reply to this message.
   [[nodiscard]] bool expects_reply() const noexcept { return raw_.reply_to != 0; }
@@ -183,7 +183,8 @@ class context {
   context(pdc_kernel_ctx* ctx, const pdc_host_api* host) noexcept : ctx_(ctx), host_(host) {}
 
   /// Replies to `request` (to its sender, correlated with its id). Returns
-  /// PDC_OK, PDC_E_MESSAGE_TOO_LARGE, PDC_E_FULL (dropped, counted) or PDC_E_PEER_GONE.
+  /// PDC_OK (also for a dead letter: the sender is gone, the reply goes to the
+  /// kernel's subscribers), PDC_E_MESSAGE_TOO_LARGE or PDC_E_FULL (dropped, counted).
   int reply(const message& request, std::span<const std::byte> data, std::uint32_t type_id = 0) const noexcept {
     if (data.size() > k_max_len) return PDC_E_MESSAGE_TOO_LARGE;
     return host_->reply(ctx_, &request.raw(), data.data(), static_cast<std::uint32_t>(data.size()), type_id);
@@ -582,7 +583,7 @@ int co_on_message(void* state, pdc_kernel_ctx* ctx, const pdc_message* raw) noex
 
 /// Describes kernel class K as a pdc_kernel_type. K has exactly one of
 ///  - `int on_message(context&, const message&)`: reactive, every CPU tier;
-///  - `int run(context&)`: loop style, threaded/spin tiers (may block);
+///  - `int run(context&)`: loop style, threaded, spin and pool tiers (may block);
 ///  - `task run(co_context&)`: coroutine style, every CPU tier (see co_context);
 /// (int handlers may return void instead, meaning PDC_OK) and a constructor
 /// taking (context&, std::string_view config), (std::string_view config) or
