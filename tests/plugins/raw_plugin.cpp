@@ -116,6 +116,7 @@ extern "C" __attribute__((visibility("default"))) const pdc_plugin_descriptor* p
     const pdc_host_api* host) {
   g_host = host;
 #ifdef PDC_TEST_ENTRY_RETURNS_NULL
+  (void)k_descriptor;
   return nullptr;
 #else
   return &k_descriptor;
