@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "runtime/registry.hpp"
 #include "server/dispatch.hpp"
 
@@ -62,6 +64,7 @@ class fake_port final : public request_port, public std::enable_shared_from_this
 class DispatchTest : public ::testing::Test {
  protected:
   DispatchTest() {
+    spdlog::set_level(spdlog::level::warn);
     cfg.plugin_dirs = {PDC_TEST_KERNELS_DIR};
     cfg.pools.push_back(pool_config{"shared", 2, 5});
     reg = std::make_unique<registry>(io, cfg);
@@ -185,6 +188,21 @@ TEST_F(DispatchTest, KernelsShareANamedPoolAndItListsThem) {
   ASSERT_EQ(pool->kernels()->size(), 2U);
   EXPECT_EQ(pool->kernels()->Get(0)->str(), "a");
   EXPECT_EQ(pool->kernels()->Get(1)->str(), "b");
+}
+
+TEST_F(DispatchTest, PrometheusTextCarriesTheKernelsAndTheDaemonsGauges) {
+  launch("echo", "e", wire::Tier::Async);
+
+  call(wire::RequestBody::Metrics,
+       [](auto& b) { return wire::CreateMetrics(b, b.CreateString(""), wire::MetricsFormat::Prometheus); });
+
+  const auto* reply = port->last()->body_as_MetricsReply();
+  ASSERT_NE(reply, nullptr);
+  const std::string text = reply->text()->str();
+  EXPECT_NE(text.find("pdc_kernel_dead_letters_total{kernel=\"e\",type=\"echo\",tier=\"async\"} 0"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("pdc_daemon_pools 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("pdc_daemon_handover_limit_bytes 67108864\n"), std::string::npos) << text;
 }
 
 TEST_F(DispatchTest, TerminateIsAnsweredOnceTheKernelIsDone) {

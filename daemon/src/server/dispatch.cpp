@@ -100,7 +100,9 @@ void on_metrics(registry& reg, request_port& port, const wire::Request& req) {
     return;
   }
   const bool prom = m->format() == wire::MetricsFormat::Prometheus;
-  port.send(codec::metrics_reply(req.id(), *ks, prom ? prometheus_text(*ks) : std::string()));
+  const daemon_snapshot d{reg.bytes_in_flight(), reg.config().max_in_flight_bytes, reg.kernels().size(),
+                          reg.pools().all().size()};
+  port.send(codec::metrics_reply(req.id(), *ks, prom ? prometheus_text(*ks, d) : std::string()));
 }
 
 void on_send(registry& reg, request_port& port, const wire::Request& req) {

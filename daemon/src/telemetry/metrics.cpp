@@ -1,6 +1,7 @@
 #include "telemetry/metrics.hpp"
 
 #include <cstdio>
+#include <iterator>
 
 namespace pdc::daemon {
 
@@ -49,8 +50,22 @@ void sample(std::string& out, const char* name, const std::string& lbl, double v
 
 }  // namespace
 
-std::string prometheus_text(const std::vector<kernel_snapshot>& kernels) {
+std::string prometheus_text(const std::vector<kernel_snapshot>& kernels, const daemon_snapshot& daemon) {
   std::string out;
+  const std::pair<const char*, const char*> gauges[] = {
+      {"pdc_daemon_handover_bytes", "Bytes agents handed to the control thread for sessions, not yet delivered."},
+      {"pdc_daemon_handover_limit_bytes", "The hand-over's bound (max_in_flight_bytes)."},
+      {"pdc_daemon_kernels", "Kernels alive."},
+      {"pdc_daemon_pools", "Named thread pools."},
+  };
+  const std::uint64_t values[] = {daemon.handover_bytes, daemon.handover_limit, daemon.kernels, daemon.pools};
+  for (std::size_t i = 0; i < std::size(gauges); ++i) {
+    metric_header(out, gauges[i].first, "gauge", gauges[i].second);
+    out += gauges[i].first;
+    out += ' ';
+    out += std::to_string(values[i]);
+    out += '\n';
+  }
   struct counter_def {
     const char* name;
     const char* help;

@@ -41,7 +41,15 @@ struct kernel_snapshot {
   histogram processing;  ///< Handler time per message, ns (measured per batch).
 };
 
-/// Prometheus text exposition (version 0.0.4) of every kernel's metrics.
-std::string prometheus_text(const std::vector<kernel_snapshot>& kernels);
+/// The daemon's own gauges.
+struct daemon_snapshot {
+  std::uint64_t handover_bytes = 0;  ///< Bytes agents handed to the control thread, not yet delivered.
+  std::uint64_t handover_limit = 0;  ///< max_in_flight_bytes.
+  std::uint64_t kernels = 0;
+  std::uint64_t pools = 0;
+};
+
+/// Prometheus text exposition (version 0.0.4) of every kernel's metrics and the daemon's gauges.
+std::string prometheus_text(const std::vector<kernel_snapshot>& kernels, const daemon_snapshot& daemon);
 
 }  // namespace pdc::daemon
