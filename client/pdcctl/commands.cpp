@@ -105,6 +105,9 @@ void command_set::add_lifecycle_commands(CLI::App& app) {
                      "Polling before an idle worker parks, us (0: the tier's default)");
   launch->add_flag("--no-latency-metrics", no_latency_metrics_,
                    "Do not record the queue-wait and processing histograms");
+  launch->add_option("--allow", launch_.access,
+                     "Let others use it: user:NAME|group:NAME|uid:N|gid:N|anyone=send,attach,subscribe,status|all "
+                     "(repeatable)");
   launch->add_option("--config", launch_.config, "Text passed to the kernel type's create()");
 
   leaf(app, "activate", "Open a kernel's gate", which::activate)->add_option("id", target_, "Kernel id")->required();

@@ -142,6 +142,9 @@ std::string render_kernel_detail(const kernel_info& k) {
       {"errors", std::to_string(k.handler_errors)},
       {"last error", k.last_error.empty() ? "-" : k.last_error},
       {"subscribers", std::to_string(k.subscribers)},
+      {"owner", "uid " + std::to_string(k.owner_uid)},
+      {"access", k.access.empty() ? "owner and administrators only" : join(k.access, " ")},
+      {"denied", std::to_string(k.denied)},
       {"uptime", format_duration_ns(k.uptime_ns)},
   };
   std::string out;

@@ -122,6 +122,15 @@ int pdc_launch(pdc_client* client, const pdc_launch_options* options) {
     o.idle_spin_us = PDC_FIELD_OR(pdc_launch_options, options, idle_spin_us, 0U);
     o.pool = text_or_empty(PDC_FIELD_OR(pdc_launch_options, options, pool, nullptr));
     o.latency_metrics = PDC_FIELD_OR(pdc_launch_options, options, latency_metrics, 1) != 0;
+    const char* const* access = PDC_FIELD_OR(pdc_launch_options, options, access, nullptr);
+    const std::uint32_t access_count = PDC_FIELD_OR(pdc_launch_options, options, access_count, 0U);
+    if (access == nullptr && access_count != 0) {
+      return fail(client, pdc::errc::invalid_argument, "access is NULL but access_count is not 0");
+    }
+    for (std::uint32_t i = 0; i < access_count; ++i) {
+      if (access[i] == nullptr) return fail(client, pdc::errc::invalid_argument, "an access entry is NULL");
+      o.access.emplace_back(access[i]);
+    }
     return status_of(client, client->session.launch(o));
   });
 }

@@ -227,10 +227,13 @@ result<void> client::launch(const launch_options& o) {
     return make_error(errc::invalid_argument, "launch needs a kernel type and a kernel id");
   }
   auto r = impl_->call<wire::RequestBody::Launch>([&](auto& fbb) {
+    std::vector<flatbuffers::Offset<flatbuffers::String>> entries;
+    for (const auto& e : o.access) entries.push_back(make_string(fbb, e));
+    const auto access = fbb.CreateVector(entries);
     return wire::CreateLaunch(fbb, make_string(fbb, o.kernel_type), make_string(fbb, o.kernel_id), to_wire(o.tier),
                               o.capacity, to_wire(o.backpressure), o.max_message_bytes, o.block_timeout_ms,
                               make_string(fbb, o.config), o.workers, o.cpu, o.idle_spin_us, make_string(fbb, o.pool),
-                              o.latency_metrics);
+                              o.latency_metrics, access);
   });
   if (!r) return std::move(r).err();
   return ok();

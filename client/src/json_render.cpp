@@ -38,7 +38,12 @@ void write_json(json_writer& w, const kernel_info& k) {
       .field("malformed", k.malformed)
       .field("pool", k.pool)
       .field("workers", k.workers)
-      .field("latency_metrics", k.latency_metrics);
+      .field("latency_metrics", k.latency_metrics)
+      .field("owner_uid", k.owner_uid)
+      .field("denied", k.denied);
+  w.key("access").begin_array();
+  for (const auto& e : k.access) w.string(e);
+  w.end_array();
   w.key("queue_wait");
   write_json(w, k.queue_wait);
   w.key("processing");

@@ -57,6 +57,11 @@ result<kernel_info> to_kernel_info(const wire::KernelInfo& in) {
   out.pool = str(in.pool());
   out.workers = in.workers();
   out.latency_metrics = in.latency_metrics();
+  out.owner_uid = in.owner_uid();
+  out.denied = in.denied();
+  if (const auto* access = in.access()) {
+    for (const auto* e : *access) out.access.push_back(str(e));
+  }
   return out;
 }
 

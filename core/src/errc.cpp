@@ -29,6 +29,7 @@ static_assert(PDC_E_NOT_SUPPORTED == -static_cast<int>(errc::not_supported));
 static_assert(PDC_E_SHUTTING_DOWN == -static_cast<int>(errc::shutting_down));
 static_assert(PDC_E_INTERNAL == -static_cast<int>(errc::internal));
 static_assert(PDC_E_DROPPED == -static_cast<int>(errc::dropped));
+static_assert(PDC_E_LIMIT == -static_cast<int>(errc::limit_reached));
 
 namespace {
 struct errc_info {
@@ -60,10 +61,11 @@ constexpr errc_info k_table[] = {
     {errc::shutting_down, "shutting_down", "daemon is shutting down"},
     {errc::internal, "internal", "internal error"},
     {errc::dropped, "dropped", "dropped by backpressure policy"},
+    {errc::limit_reached, "limit_reached", "a configured limit of the daemon is reached"},
 };
 
 // A new errc needs its PDC_E_* in pdc/errors.h, an assert above and a row here.
-static_assert(std::size(k_table) == 22);
+static_assert(std::size(k_table) == 23);
 
 const errc_info* find(errc e) noexcept {
   for (const auto& info : k_table) {

@@ -104,8 +104,8 @@ class daemon_process {
   explicit daemon_process(std::vector<std::string> extra_args = {}, std::string socket = {}) {
     socket_ = socket.empty() ? dir_.path() + "/pdcd.sock" : std::move(socket);
     log_ = dir_.path() + "/pdcd.log";
-    std::vector<std::string> argv{PDC_PDCD_PATH,   "--socket",    socket_, "--plugin-dir",
-                                  PDC_KERNELS_DIR, "--log-level", "debug"};
+    std::vector<std::string> argv{PDC_PDCD_PATH,  "--socket",           socket_,       "--plugin-dir", PDC_KERNELS_DIR,
+                                  "--plugin-dir", PDC_TEST_PLUGINS_DIR, "--log-level", "debug"};
     argv.insert(argv.end(), extra_args.begin(), extra_args.end());
     pid_ = ::fork();
     if (pid_ == 0) {

@@ -1,7 +1,9 @@
 // The agent and the kernel around it, driven deterministically on the test
 // thread (tests/unit/daemon_fixture.hpp): real attachment segments, a fake
 // plugin behind the real host functions, a fake daemon around them.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <vector>
@@ -36,6 +38,50 @@ TEST_F(agent_test, HandlesARequestAndAnswersIntoItsRing) {
   EXPECT_EQ(s.messages_out, 1U);
 }
 
+// A client that rewrites its request while the handler runs (after the
+// handler checked it, say) changes nothing the handler sees.
+TEST_F(agent_test, AHandlerSeesAPrivateCopyThatTheClientCannotChange) {
+  std::string before;
+  std::string after;
+  int tampered = 0;
+  test_client* client_ptr = nullptr;
+  plugin.on_message = [&](pdc_kernel_ctx*, const pdc_message& m) {
+    before.assign(static_cast<const char*>(m.payload), m.payload_len);
+    tampered = client_ptr->tamper("original", "tampered");
+    after.assign(static_cast<const char*>(m.payload), m.payload_len);
+    return PDC_OK;
+  };
+  launch();
+  auto client = attach();
+  client_ptr = client.get();
+  client->send("original");
+
+  EXPECT_EQ(drain(), 1U);
+
+  EXPECT_EQ(tampered, 1);  // the record in the shared ring
+  EXPECT_EQ(before, "original");
+  EXPECT_EQ(after, "original");
+}
+
+TEST_F(agent_test, AVolatilePayloadTypeReadsTheSharedBytesInPlace) {
+  std::string after;
+  test_client* client_ptr = nullptr;
+  plugin.volatile_payload = true;
+  plugin.on_message = [&](pdc_kernel_ctx*, const pdc_message& m) {
+    client_ptr->tamper("original", "tampered");
+    after.assign(static_cast<const char*>(m.payload), m.payload_len);
+    return PDC_OK;
+  };
+  launch();
+  auto client = attach();
+  client_ptr = client.get();
+  client->send("original");
+
+  EXPECT_EQ(drain(), 1U);
+
+  EXPECT_EQ(after, "tampered");  // what it opted into: the client's live bytes
+}
+
 TEST_F(agent_test, ParksWhenIdleAndAClientCommitRingsItsDoorbell) {
   launch();
   auto client = attach();
@@ -51,6 +97,37 @@ TEST_F(agent_test, ParksWhenIdleAndAClientCommitRingsItsDoorbell) {
 
   EXPECT_EQ(drain(), 1U);
   EXPECT_TRUE(client->reply());
+}
+
+// Each attachment has a wake-up descriptor of its own: a client that
+// drains it, makes it blocking or fills its counter harms nobody else, and
+// the worker never reads it (edge-triggered), so it cannot block on it.
+TEST_F(agent_test, AClientsWakeUpDescriptorIsItsOwnAndNeverBlocksTheWorker) {
+  launch();
+  auto hostile = attach(7);
+  auto honest = attach(8);
+  drain();
+  const int fd = hostile->wake_fd();
+  ASSERT_NE(fd, honest->wake_fd());
+  ASSERT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK), 0);  // blocking now
+  const std::uint64_t almost_full = 0xfffffffffffffffeULL;
+  ASSERT_EQ(::write(fd, &almost_full, sizeof almost_full), 8);
+
+  EXPECT_TRUE(bell_rung());   // one wake-up for that write
+  EXPECT_FALSE(bell_rung());  // and no more: the worker left the counter alone
+
+  exec().bells[0]->mark_parked();
+  ASSERT_TRUE(agent_at(0).prepare_park());
+  honest->send("still served");
+  std::uint64_t stolen = 0;
+  ASSERT_EQ(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+  EXPECT_EQ(::read(fd, &stolen, sizeof stolen), 8);  // the hostile client drains only its own
+  EXPECT_EQ(::read(fd, &stolen, sizeof stolen), -1);
+  EXPECT_TRUE(bell_rung());  // the honest commit rang the worker anyway
+  agent_at(0).unpark();
+  exec().bells[0]->clear_parked();
+  EXPECT_EQ(drain(), 1U);
+  EXPECT_EQ(honest->reply()->second, "still served");
 }
 
 TEST_F(agent_test, DoesNotParkWhenWorkArrivedBeforeTheLastLook) {

@@ -625,6 +625,9 @@ TEST(ClientSession, LaunchSendsEveryOption) {
     EXPECT_EQ(launch->config()->str(), "k=v");
     EXPECT_EQ(launch->workers(), 3U);
     EXPECT_EQ(launch->cpu(), 1);
+    ASSERT_NE(launch->access(), nullptr);
+    ASSERT_EQ(launch->access()->size(), 2U);
+    EXPECT_EQ(launch->access()->Get(1)->str(), "anyone=send");
     daemon.respond(request->id());
   });
   auto sut = adopt_client(daemon);
@@ -641,7 +644,8 @@ TEST(ClientSession, LaunchSendsEveryOption) {
                                                   .cpu = 1,
                                                   .idle_spin_us = 0,
                                                   .pool = "",
-                                                  .latency_metrics = true});
+                                                  .latency_metrics = true,
+                                                  .access = {"user:root=status", "anyone=send"}});
 
   EXPECT_TRUE(launched.has_value());
 }

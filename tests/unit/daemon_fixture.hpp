@@ -98,6 +98,9 @@ class manual_executor final : public executor {
       agents_.push_back(std::make_unique<agent>(k, static_cast<std::uint32_t>(i), *bells.back(), idle));
     }
   }
+  ~manual_executor() override { agents_.clear(); }  // before the doorbells they leave
+  manual_executor(const manual_executor&) = delete;
+  manual_executor& operator=(const manual_executor&) = delete;
   result<void> start() override { return ok(); }
   void notify() noexcept override {
     ++notified;
@@ -118,7 +121,8 @@ struct fake_type {
   handler on_message;
   std::function<int(pdc_kernel_ctx*)> run;
   int destroyed = 0;
-  bool may_block = false;  ///< Declare PDC_KERNEL_MAY_BLOCK.
+  bool may_block = false;         ///< Declare PDC_KERNEL_MAY_BLOCK.
+  bool volatile_payload = false;  ///< Declare PDC_KERNEL_VOLATILE_PAYLOAD.
 
   static int call_on_message(void* state, pdc_kernel_ctx* ctx, const pdc_message* msg) {
     return static_cast<fake_type*>(state)->on_message(ctx, *msg);
@@ -136,7 +140,8 @@ struct fake_type {
     auto e = std::make_shared<kernel_type_entry>();
     e->name = loop ? "fake_loop" : "fake";
     e->tiers = PDC_TIER_MASK_CPU;
-    e->flags = PDC_KERNEL_CONCURRENT | (may_block ? PDC_KERNEL_MAY_BLOCK : 0U);
+    e->flags = PDC_KERNEL_CONCURRENT | (may_block ? PDC_KERNEL_MAY_BLOCK : 0U) |
+               (volatile_payload ? PDC_KERNEL_VOLATILE_PAYLOAD : 0U);
     e->type.struct_size = sizeof(pdc_kernel_type);
     e->type.name = "fake";
     e->type.create = &create;
@@ -172,6 +177,23 @@ class test_client {
 
   [[nodiscard]] attachment_client_view& view() { return *view_; }
   [[nodiscard]] std::uint64_t id() const { return id_; }
+  /// The wake-up descriptor the daemon gave this client.
+  [[nodiscard]] int wake_fd() const { return doorbell_; }
+  /// Overwrites every copy of `was` in the client's mapping of its segment
+  /// with `now` (same length), as a hostile client would; returns how many.
+  int tamper(std::string_view was, std::string_view now) {
+    auto* base = const_cast<std::byte*>(reinterpret_cast<const std::byte*>(&view_->seg().header()));
+    auto* p = reinterpret_cast<char*>(base);
+    const std::size_t size = view_->seg().size_bytes();
+    int n = 0;
+    for (std::size_t i = 0; i + was.size() <= size; ++i) {
+      if (std::memcmp(p + i, was.data(), was.size()) == 0) {
+        std::memcpy(p + i, now.data(), now.size());
+        ++n;
+      }
+    }
+    return n;
+  }
 
   /// Writes one request (not committed when `commit` is false).
   std::uint64_t send(std::string_view text, std::uint16_t flags = 0, bool commit = true) {

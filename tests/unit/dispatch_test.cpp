@@ -23,6 +23,7 @@ using namespace std::chrono_literals;
 class fake_port final : public request_port, public std::enable_shared_from_this<fake_port> {
  public:
   [[nodiscard]] std::uint64_t session_id() const noexcept override { return 11; }
+  [[nodiscard]] const peer_credentials& peer() const noexcept override { return credentials; }
   void send(flatbuffers::DetachedBuffer frame, std::vector<int> fds) override {
     for (const int fd : fds) ::close(fd);
     frames.push_back(std::move(frame));
@@ -56,6 +57,7 @@ class fake_port final : public request_port, public std::enable_shared_from_this
     std::uint64_t rid;
     bool ack;
   };
+  peer_credentials credentials{0, 0, 1, {}, true};  // an administrator unless a test says otherwise
   std::vector<flatbuffers::DetachedBuffer> frames;
   std::vector<held_send> held;
   std::vector<std::pair<std::uint64_t, std::weak_ptr<kernel>>> attachments;
@@ -246,6 +248,26 @@ TEST_F(DispatchTest, DetachOfAnAttachmentThisSessionDoesNotHoldIsNotFound) {
 
   EXPECT_EQ(last_code(), errc::not_found);
   EXPECT_EQ(last_message(), "attachment 12345 is not attached by this session");
+}
+
+TEST_F(DispatchTest, ANonAdministratorGetsPermissionDeniedNamingTheOperationAndItsUid) {
+  port->credentials = peer_credentials{1234, 1234, 99, {}, false};
+
+  launch("echo", "e", wire::Tier::Async);
+
+  EXPECT_EQ(last_code(), errc::permission_denied);
+  EXPECT_EQ(last_message(), "uid 1234 may not launch kernel 'e': only administrators may (root, pdcd's user)");
+  EXPECT_EQ(reg->denied(), 1U);
+  EXPECT_TRUE(reg->kernels().empty());
+}
+
+TEST_F(DispatchTest, TheLaunchingUidOwnsTheKernelWhateverTheRequestSays) {
+  port->credentials.uid = 777;  // still an administrator (admin flag set)
+
+  launch("echo", "e", wire::Tier::Async);
+
+  ASSERT_EQ(last_code(), errc::ok) << last_message();
+  EXPECT_EQ(reg->kernels().at("e")->params().owner_uid, 777U);
 }
 
 TEST_F(DispatchTest, ARequestWithoutABodyIsRefused) {

@@ -12,13 +12,13 @@ namespace {
 TEST(Errc, EveryCodeHasADistinctNameAndText) {
   std::set<std::string> names;
   std::set<std::string> texts;
-  for (std::int32_t v = 0; v <= static_cast<std::int32_t>(errc::dropped); ++v) {
+  for (std::int32_t v = 0; v <= static_cast<std::int32_t>(errc::limit_reached); ++v) {
     const errc e = errc_from_int(v);
     ASSERT_EQ(static_cast<std::int32_t>(e), v) << "gap in errc at " << v;
     names.emplace(name_of(e));
     texts.emplace(to_string(e));
   }
-  EXPECT_EQ(names.size(), static_cast<std::size_t>(errc::dropped) + 1);
+  EXPECT_EQ(names.size(), static_cast<std::size_t>(errc::limit_reached) + 1);
   EXPECT_EQ(texts.size(), names.size());
 }
 

@@ -58,11 +58,14 @@ struct kernel_info {
   latency_summary processing;                                     ///< Handler run time.
   std::uint32_t subscribers = 0;                                  ///< Sessions subscribed to its outputs.
   std::uint64_t processed = 0;                                    ///< Handler invocations.
-  std::uint64_t dead_letters = 0;  ///< Replies whose sender was gone (delivered to subscribers, if any).
-  std::uint64_t malformed = 0;     ///< Records refused because their envelope was malformed.
-  std::string pool;                ///< Pool tier: the named pool ("" for a private one).
-  std::uint32_t workers = 0;       ///< Agents (threads' shares) serving the kernel.
-  bool latency_metrics = true;     ///< Whether the latency histograms are recorded.
+  std::uint64_t dead_letters = 0;   ///< Replies whose sender was gone (delivered to subscribers, if any).
+  std::uint64_t malformed = 0;      ///< Records refused because their envelope was malformed.
+  std::string pool;                 ///< Pool tier: the named pool ("" for a private one).
+  std::uint32_t workers = 0;        ///< Agents (threads' shares) serving the kernel.
+  bool latency_metrics = true;      ///< Whether the latency histograms are recorded.
+  std::uint32_t owner_uid = 0;      ///< Who launched it (it and administrators have every right on it).
+  std::vector<std::string> access;  ///< Its access list as written ("group:pdc=send,attach").
+  std::uint64_t denied = 0;         ///< Requests its access list refused.
 };
 
 /// A loaded plugin (wire PluginInfo).
@@ -103,6 +106,9 @@ struct launch_options {
   std::uint32_t idle_spin_us = 0;  ///< Polling before an idle worker parks, us; 0 = the tier's default.
   std::string pool;                ///< Pool tier: a named pool of the daemon's config; empty = a private pool.
   bool latency_metrics = true;     ///< Record queue-wait and processing histograms (off: a little faster).
+  /// Who else may use it: entries "user:NAME=", "group:NAME=", "uid:N=", "gid:N=" or "anyone=",
+  /// then rights "send,attach,subscribe,status" or "all" (docs/security.md).
+  std::vector<std::string> access;
 };
 
 /// Per-message options of `client::send` and `client::request`.

@@ -69,6 +69,8 @@ typedef struct pdc_launch_options {
   uint32_t idle_spin_us;      /* polling before an idle worker parks, us; 0 = the tier's default */
   const char* pool;           /* pool tier: a named pool of the daemon's config; NULL = a private pool */
   int32_t latency_metrics;    /* non-zero (default): record queue-wait and processing histograms */
+  const char* const* access;  /* access list entries, e.g. "group:pdc=send,attach" (docs/security.md); may be NULL */
+  uint32_t access_count;      /* entries in `access` */
 } pdc_launch_options;
 
 /** Per-message options of pdc_send and pdc_request. */

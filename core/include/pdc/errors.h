@@ -25,5 +25,6 @@
 #define PDC_E_SHUTTING_DOWN (-19)    /* daemon shutting down */
 #define PDC_E_INTERNAL (-20)         /* a bug in pdc */
 #define PDC_E_DROPPED (-21)          /* dropped by backpressure policy */
+#define PDC_E_LIMIT (-22)            /* a configured limit of the daemon is reached ([limits]) */
 
 #endif /* PDC_ERRORS_H */

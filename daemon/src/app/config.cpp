@@ -64,6 +64,18 @@ std::uint32_t get_u32(const toml::table& t, std::string_view key, std::string_vi
   return static_cast<std::uint32_t>(v);
 }
 
+std::uint64_t get_u64(const toml::table& t, std::string_view key, std::string_view source, std::uint64_t def,
+                      std::uint64_t min) {
+  const auto* n = t.get(key);
+  if (n == nullptr) return def;
+  if (!n->is_integer()) fail(*n, source, quoted(key) + " must be an integer");
+  const auto v = *n->value<std::int64_t>();
+  if (v < static_cast<std::int64_t>(min)) {
+    fail(*n, source, quoted(key) + " = " + std::to_string(v) + " is below its minimum of " + std::to_string(min));
+  }
+  return static_cast<std::uint64_t>(v);
+}
+
 bool get_bool(const toml::table& t, std::string_view key, std::string_view source, bool def) {
   const auto* n = t.get(key);
   if (n == nullptr) return def;
@@ -87,7 +99,7 @@ std::vector<std::string> get_strings(const toml::table& t, std::string_view key,
 startup_kernel parse_kernel(const toml::table& t, std::string_view source) {
   check_keys(t, source,
              {"type", "id", "tier", "capacity", "backpressure", "max_message_bytes", "block_timeout_ms", "config",
-              "workers", "cpu", "activate", "idle_spin_us", "pool", "latency_metrics"},
+              "workers", "cpu", "activate", "idle_spin_us", "pool", "latency_metrics", "access"},
              "[[kernel]]");
   startup_kernel k;
   k.launch.kernel_type = get_string(t, "type", source, "");
@@ -113,6 +125,7 @@ startup_kernel parse_kernel(const toml::table& t, std::string_view source) {
   k.launch.idle_spin_us = get_u32(t, "idle_spin_us", source, 0);
   k.launch.pool = get_string(t, "pool", source, "");
   k.launch.latency_metrics = get_bool(t, "latency_metrics", source, true);
+  k.launch.access = get_strings(t, "access", source);
   if (const auto* n = t.get("cpu")) {
     if (!n->is_integer()) fail(*n, source, "'cpu' must be an integer");
     k.launch.cpu = static_cast<std::int32_t>(*n->value<std::int64_t>());
@@ -143,16 +156,34 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
     const toml::table root = toml::parse(text, source_name);
     check_keys(root, source_name,
                {"socket", "plugin_dirs", "plugins", "log_level", "defaults", "kernel", "pool", "drain_timeout_ms",
-                "session_queue_limit", "max_in_flight_bytes"},
+                "session_queue_limit", "max_in_flight_bytes", "admin_group", "limits"},
                "the top level");
     cfg.socket_path = get_string(root, "socket", source_name, "");
     cfg.plugin_dirs = get_strings(root, "plugin_dirs", source_name);
     cfg.plugins = get_strings(root, "plugins", source_name);
+    cfg.admin_group = get_string(root, "admin_group", source_name, "");
     cfg.log_level = get_string(root, "log_level", source_name, cfg.log_level);
     cfg.drain_timeout_ms = get_u32(root, "drain_timeout_ms", source_name, cfg.drain_timeout_ms);
     cfg.session_queue_limit = get_u32(root, "session_queue_limit", source_name, cfg.session_queue_limit, 1);
     cfg.max_in_flight_bytes = get_u32(root, "max_in_flight_bytes", source_name,
                                       static_cast<std::uint32_t>(cfg.max_in_flight_bytes), 64 * 1024);
+    if (const auto* n = root.get("limits")) {
+      const auto* t = n->as_table();
+      if (t == nullptr) fail(*n, source_name, "'limits' must be a table");
+      check_keys(*t, source_name,
+                 {"max_sessions", "max_attachments_per_session", "max_attachments", "max_kernels", "max_kernel_threads",
+                  "max_queue_bytes", "session_buffer_bytes"},
+                 "[limits]");
+      auto& l = cfg.limits;
+      l.max_sessions = get_u32(*t, "max_sessions", source_name, l.max_sessions, 1);
+      l.max_attachments_per_session =
+          get_u32(*t, "max_attachments_per_session", source_name, l.max_attachments_per_session, 1);
+      l.max_attachments = get_u32(*t, "max_attachments", source_name, l.max_attachments, 1);
+      l.max_kernels = get_u32(*t, "max_kernels", source_name, l.max_kernels, 1);
+      l.max_kernel_threads = get_u32(*t, "max_kernel_threads", source_name, l.max_kernel_threads, 1);
+      l.max_queue_bytes = get_u64(*t, "max_queue_bytes", source_name, l.max_queue_bytes, 64 * 1024);
+      l.session_buffer_bytes = get_u64(*t, "session_buffer_bytes", source_name, l.session_buffer_bytes, 64 * 1024);
+    }
     if (const auto* n = root.get("pool")) {
       const auto* arr = n->as_array();
       if (arr == nullptr) fail(*n, source_name, "'pool' must be an array of tables ([[pool]])");

@@ -18,6 +18,18 @@ struct startup_kernel {
   bool activate = true;
 };
 
+/// What one client, and all of them, may make the daemon hold ([limits];
+/// docs/security.md). Each bound refuses with a clear error and a counter.
+struct daemon_limits {
+  std::uint32_t max_sessions = 256;                 ///< Connected clients at once.
+  std::uint32_t max_attachments_per_session = 64;   ///< Attachments one client holds.
+  std::uint32_t max_attachments = 1024;             ///< Attachments in all.
+  std::uint32_t max_kernels = 1024;                 ///< Kernels launched and not terminated.
+  std::uint32_t max_kernel_threads = 256;           ///< Threads of threaded, spin and private-pool kernels, in all.
+  std::uint64_t max_queue_bytes = 256ULL << 20;     ///< Per kernel: capacity times max_message_bytes.
+  std::uint64_t session_buffer_bytes = 4ULL << 20;  ///< Bytes queued for a client that does not read.
+};
+
 struct daemon_config {
   std::string socket_path;                ///< Empty: the default path (docs/operations.md).
   std::vector<std::string> plugin_dirs;   ///< Searched for plugins named without a '/'.
@@ -31,7 +43,10 @@ struct daemon_config {
   /// Bytes agents may hand to the control thread (replies to socket senders,
   /// outputs to subscribers) before a handler's reply gets PDC_E_FULL.
   std::uint64_t max_in_flight_bytes = 64ULL << 20;
+  daemon_limits limits;
   std::vector<pool_config> pools;  ///< Named thread pools ([[pool]]).
+  /// Members of this group are administrators, beside root and the daemon's user ("": none).
+  std::string admin_group;
   std::vector<startup_kernel> kernels;
   std::string source;  ///< File it came from ("" if none).
 };

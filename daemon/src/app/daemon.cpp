@@ -10,6 +10,8 @@
 #include <csignal>
 #include <cstdlib>
 
+#include <unistd.h>
+
 #include "app/sd_notify.hpp"
 #include "pdc/core/socket_path.hpp"
 #include "runtime/registry.hpp"
@@ -101,14 +103,17 @@ daemon::~daemon() = default;
 result<std::unique_ptr<daemon>> daemon::create(daemon_config cfg, bool handle_signals) {
   if (auto v = validate(cfg); !v) return std::move(v).err();
   auto p = std::make_unique<impl>(std::move(cfg));
+  if (auto admins = p->reg.resolve_admin_group(); !admins) return std::move(admins).err();
+  if (auto pools = p->reg.start_pools(); !pools) return std::move(pools).err();
   const auto path = resolve_socket_path(p->cfg.socket_path);
   if (auto l = p->server.listen(path); !l) return std::move(l).err();
-  if (auto pools = p->reg.start_pools(); !pools) return std::move(pools).err();
   for (const auto& plugin : p->cfg.plugins) {
     if (auto r = p->reg.load_plugin(plugin); !r) spdlog::error("plugin {} not loaded: {}", plugin, r.err().what());
   }
   for (const auto& k : p->cfg.kernels) {
-    if (auto r = p->reg.launch(k.launch); !r) {
+    auto req = k.launch;
+    req.owner_uid = static_cast<std::uint32_t>(::geteuid());  // the daemon launches them
+    if (auto r = p->reg.launch(std::move(req)); !r) {
       spdlog::error("kernel '{}' not launched: {}", k.launch.kernel_id, r.err().what());
       continue;
     }

@@ -26,7 +26,7 @@ constexpr std::uint32_t k_max_struct_size = 4096;
 constexpr std::uint32_t k_max_kernel_types = 1024;
 
 constexpr std::uint32_t k_known_tiers = PDC_TIER_MASK_CPU | PDC_TIER_MASK(PDC_TIER_CUDA);
-constexpr std::uint32_t k_known_flags = PDC_KERNEL_MAY_BLOCK | PDC_KERNEL_CONCURRENT;
+constexpr std::uint32_t k_known_flags = PDC_KERNEL_MAY_BLOCK | PDC_KERNEL_CONCURRENT | PDC_KERNEL_VOLATILE_PAYLOAD;
 
 // Closes a dlopen handle; used while a plugin is still being checked.
 struct dl_closer {

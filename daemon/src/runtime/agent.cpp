@@ -42,14 +42,23 @@ agent::agent(kernel& k, std::uint32_t index, doorbell& bell, const idle_strategy
       latency_metrics_(k.params().latency_metrics),
       // A handler that may block could hold a batch's replies for long: those commit one by one.
       may_defer_commits_((k.type().flags & PDC_KERNEL_MAY_BLOCK) == 0 && !k.type().is_loop()),
+      copies_payloads_((k.type().flags & PDC_KERNEL_VOLATILE_PAYLOAD) == 0),
       // Each agent numbers its outputs in its own range: no shared counter.
       next_output_id_((std::uint64_t{index} << 48) + 1) {}
 
-agent::~agent() = default;
+agent::~agent() {
+  // The doorbell outlives its agents (the executor destroys them first).
+  for (const auto& [id, s] : sources_) bell_->unwatch(s->wake_fd);
+  std::lock_guard lock(changes_mu_);
+  for (const auto& s : incoming_) bell_->unwatch(s->wake_fd);
+}
 
 // ---- control thread ------------------------------------------------------------
 
-void agent::adopt(std::shared_ptr<attachment_source> src) {
+bool agent::adopt(std::shared_ptr<attachment_source> src) {
+  // Watched from now on: a commit the client makes before the agent looks
+  // at the ring wakes it too.
+  if (!bell_->watch(src->wake_fd)) return false;
   {
     std::lock_guard lock(changes_mu_);
     incoming_.push_back(std::move(src));
@@ -59,6 +68,7 @@ void agent::adopt(std::shared_ptr<attachment_source> src) {
   // Dekker pair with the agent's last look in has_work() before it sleeps.
   changed_.store(true, std::memory_order_seq_cst);
   wake();
+  return true;
 }
 
 void agent::release(std::uint64_t /*attachment_id*/) noexcept {
@@ -95,6 +105,7 @@ void agent::apply_changes() {
       continue;
     }
     s->view.close(k_ring_closed);
+    bell_->unwatch(s->wake_fd);
     if (current_.source == s) current_.source = nullptr;
     if (!detached) {
       // The client went away (or broke its ring) without a Detach: the kernel forgets it too.
@@ -154,6 +165,16 @@ agent::record agent::next_record(attachment_source& src, envelope& env, std::spa
   }
   payload = payload_of(slot.bytes);
   return record::message;
+}
+
+// The client may rewrite its ring at any moment: a handler that checked a
+// length in the payload and then read by it could be made to read past the
+// record. It gets bytes nobody else can change (a copy in a buffer that
+// grows to the largest record seen, at most the ring's max_record).
+std::span<const std::byte> agent::private_copy(std::span<const std::byte> payload) {
+  if (payload.size() > payload_copy_.size()) payload_copy_.resize(payload.size());
+  if (!payload.empty()) std::memcpy(payload_copy_.data(), payload.data(), payload.size());
+  return {payload_copy_.data(), payload.size()};
 }
 
 // Field by field: an aggregate assignment through a temporary made the
@@ -268,6 +289,7 @@ std::size_t agent::drain_ring(attachment_source& src, std::size_t limit) {
     if (r == record::none) break;
     ++taken;
     if (r == record::malformed) continue;
+    if (copies_payloads_) payload = private_copy(payload);
     const reply_address from = sender_of(env, src.id);
     const pdc_message msg = message_of(env, payload, from.token());
     begin_message(msg.message_id, msg.reply_to, from, &src);

@@ -78,8 +78,10 @@ class agent {
   [[nodiscard]] const agent_counters& counters() const noexcept { return counters_; }
 
   // ---- control thread ----------------------------------------------------------
-  /// Hands an attachment over; the agent starts serving it at its next do_work.
-  void adopt(std::shared_ptr<attachment_source> src);
+  /// Hands an attachment over; the agent starts serving it at its next
+  /// do_work. False (nothing changed) when its doorbell cannot watch the
+  /// attachment's wake-up descriptor.
+  [[nodiscard]] bool adopt(std::shared_ptr<attachment_source> src);
   /// Something changed for the agent (work queued, gate moved, stopping):
   /// rings the doorbell if it sleeps. Any thread.
   void wake() noexcept;
@@ -143,6 +145,7 @@ class agent {
   /// to be released), a malformed record (counted and released already), or
   /// none (empty; or closed or corrupt, and `src` is then broken).
   record next_record(attachment_source& src, envelope& env, std::span<const std::byte>& payload);
+  std::span<const std::byte> private_copy(std::span<const std::byte> payload);
   void note_malformed(attachment_source& src);
   void note_broken(attachment_source& src, const char* why);
   void begin_message(std::uint64_t message_id, std::uint64_t token, const reply_address& from,
@@ -174,6 +177,7 @@ class agent {
   const bool serves_inbox_;
   const bool latency_metrics_;
   const bool may_defer_commits_;
+  const bool copies_payloads_;  // unless the type reads payloads as volatile
 
   // ---- agent thread ----
   std::vector<attachment_source*> order_;  // round-robin order
@@ -191,6 +195,7 @@ class agent {
   // Loop style: the message receive() returned last, kept until the next receive.
   std::optional<queued_message> held_inbox_;
   std::vector<std::byte> held_bytes_;
+  std::vector<std::byte> payload_copy_;  // reactive style: the handler's private copy
   std::uint64_t held_since_ns_ = 0;
 
   // ---- handed over by the control thread ----

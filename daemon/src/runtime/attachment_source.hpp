@@ -3,6 +3,8 @@
 // line) plus who owns it and how the agent is getting on with it.
 #pragma once
 
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdint>
 
@@ -11,13 +13,22 @@
 namespace pdc::daemon {
 
 struct attachment_source {
-  attachment_source(std::uint64_t attachment_id, std::uint64_t owner_session, attachment_daemon_view v)
-      : id(attachment_id), session_id(owner_session), view(std::move(v)) {}
+  attachment_source(std::uint64_t attachment_id, std::uint64_t owner_session, attachment_daemon_view v, int wake)
+      : id(attachment_id), session_id(owner_session), view(std::move(v)), wake_fd(wake) {}
+  ~attachment_source() {
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
+  attachment_source(const attachment_source&) = delete;
+  attachment_source& operator=(const attachment_source&) = delete;
 
   const std::uint64_t id;
   const std::uint64_t session_id;
   /// Ring views: used only by the thread of the agent serving the attachment.
   attachment_daemon_view view;
+  /// The eventfd the client rings when it committed to a parked ring (the
+  /// client holds a duplicate). The serving agent's doorbell watches it; the
+  /// daemon never reads or writes it.
+  const int wake_fd;
   /// Set by the control thread on detach; the agent then lets go of it.
   std::atomic<bool> detached{false};
   /// Agent thread: the client closed its side, or wrote a corrupt ring.

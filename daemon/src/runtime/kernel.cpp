@@ -1,11 +1,13 @@
 #include "runtime/kernel.hpp"
 
 #include <fcntl.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <bit>
 #include <climits>
+#include <cstring>
 
 #include "pdc/core/clock.hpp"
 
@@ -27,12 +29,13 @@ std::uint64_t next_attachment_id() noexcept {
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 
-kernel::kernel(launch_request params, kernel_type_ref type, kernel_host& host)
+kernel::kernel(launch_request params, kernel_type_ref type, kernel_host& host, access_list access)
     : params_(std::move(params)),
       type_(std::move(type)),
       host_(host),
       control_ctx_{this, nullptr},
-      inbox_(params_.capacity, params_.policy) {}
+      inbox_(params_.capacity, params_.policy),
+      access_(std::move(access)) {}
 
 kernel::~kernel() {
   // A kernel is destroyed after its terminate finished, after a failed
@@ -196,20 +199,34 @@ result<attach_grant> kernel::attach(std::uint64_t session_id, std::uint64_t requ
   const auto aid = next_attachment_id();
   auto view = attachment_daemon_view::create("pdc-" + id() + "-" + std::to_string(aid), geometry, aid);
   if (!view) return std::move(view).err();
-  auto src = std::make_shared<attachment_source>(aid, session_id, std::move(view).value());
+  // The attachment's own wake-up descriptor: no other client shares it.
+  const int wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wake < 0) {
+    return make_error(errc::system_error,
+                      "cannot attach to kernel '" + id() + "': eventfd: " + std::string(std::strerror(errno)));
+  }
+  auto src = std::make_shared<attachment_source>(aid, session_id, std::move(view).value(), wake);
   agent& a = exec_->agent_for(aid);
   attach_grant g;
   g.attachment_id = aid;
   g.segment_bytes = src->view.seg().size_bytes();
   g.segment_fd = ::fcntl(src->view.seg().fd(), F_DUPFD_CLOEXEC, 0);
-  g.doorbell_fd = ::fcntl(a.bell().fd(), F_DUPFD_CLOEXEC, 0);
+  g.doorbell_fd = ::fcntl(wake, F_DUPFD_CLOEXEC, 0);
   if (g.segment_fd < 0 || g.doorbell_fd < 0) {
     if (g.segment_fd >= 0) ::close(g.segment_fd);
     if (g.doorbell_fd >= 0) ::close(g.doorbell_fd);
-    return make_error(errc::system_error, "cannot duplicate the attachment's descriptors");
+    return make_error(errc::system_error, "cannot attach to kernel '" + id() + "': cannot duplicate its descriptors (" +
+                                              std::strerror(errno) + ")");
   }
-  attachments_.emplace(aid, src);
-  a.adopt(std::move(src));
+  if (!a.adopt(src)) {
+    ::close(g.segment_fd);
+    ::close(g.doorbell_fd);
+    return make_error(errc::system_error, "cannot attach to kernel '" + id() +
+                                              "': its worker cannot watch one more "
+                                              "descriptor (epoll: " +
+                                              std::string(std::strerror(errno)) + ")");
+  }
+  attachments_.emplace(aid, std::move(src));
   return g;
 }
 
@@ -327,6 +344,9 @@ kernel_snapshot kernel::snapshot() const {
       if (s.latency_metrics) a->collect_latency(s.queue_wait, s.processing);
     }
   }
+  s.owner_uid = params_.owner_uid;
+  s.access = access_.texts();
+  s.denied = denied_.get();
   const auto targets = outputs_.snapshot();
   s.subscribers = static_cast<std::uint32_t>(targets->sessions.size());
   s.connections = targets->kernels;

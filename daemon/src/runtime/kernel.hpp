@@ -22,6 +22,7 @@
 #include "pdc/core/published_counter.hpp"
 #include "pdc/plugin.h"
 #include "plugins/plugin_loader.hpp"
+#include "runtime/access.hpp"
 #include "runtime/attachment_source.hpp"
 #include "runtime/inbox.hpp"
 #include "runtime/kernel_host.hpp"
@@ -43,8 +44,9 @@ struct attach_grant {
 
 class kernel : public std::enable_shared_from_this<kernel> {
  public:
-  /// `params` must be complete (defaults applied). The kernel starts created.
-  kernel(launch_request params, kernel_type_ref type, kernel_host& host);
+  /// `params` must be complete (defaults applied), `access` resolved from
+  /// params.access. The kernel starts created.
+  kernel(launch_request params, kernel_type_ref type, kernel_host& host, access_list access = {});
   ~kernel();
   kernel(const kernel&) = delete;
   kernel& operator=(const kernel&) = delete;
@@ -65,6 +67,12 @@ class kernel : public std::enable_shared_from_this<kernel> {
   /// The kernel's metrics and settings now (control thread).
   [[nodiscard]] kernel_snapshot snapshot() const;
   [[nodiscard]] std::size_t attachment_count() const noexcept { return attachments_.size(); }
+  /// True when `peer` may use the kernel so (its owner and administrators may do anything).
+  [[nodiscard]] bool permits(const peer_credentials& peer, kernel_right r) const noexcept {
+    return access_.permits(peer, params_.owner_uid, r);
+  }
+  /// Counts a request refused by the access list (control thread).
+  void count_denied() noexcept { denied_.add(); }
 
   // ---- control thread ----------------------------------------------------------
   /// created -> launched: runs the type's create(), then starts `exec`.
@@ -139,6 +147,8 @@ class kernel : public std::enable_shared_from_this<kernel> {
   published_counter session_out_;
   published_counter session_dropped_;
   published_counter session_dead_letters_;
+  published_counter denied_;  // requests the access list refused
+  access_list access_;
   std::uint64_t unanswered_at_terminate_ = 0;
   std::function<void(result<void>)> terminate_done_;
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "pdc/core/kinds.hpp"
 
@@ -24,6 +25,10 @@ struct launch_request {
   std::uint32_t idle_spin_us = 0;
   std::string pool;             ///< Pool tier: a named pool (config [[pool]]); empty: a private one.
   bool latency_metrics = true;  ///< Record the queue-wait and processing histograms.
+  /// Access list entries ("group:pdc=send,attach", docs/security.md); the
+  /// owner and administrators have every right anyway.
+  std::vector<std::string> access;
+  std::uint32_t owner_uid = 0;  ///< Who launched it (set by the daemon, not the client).
 };
 
 }  // namespace pdc::daemon

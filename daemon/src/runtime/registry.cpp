@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "plugins/plugin_policy.hpp"
 #include "runtime/host_api.hpp"
 
 namespace pdc::daemon {
@@ -51,19 +52,18 @@ result<void> registry::start_pools() {
 
 // ---- plugins ---------------------------------------------------------------------------
 
+result<void> registry::resolve_admin_group() {
+  if (cfg_.admin_group.empty()) return ok();
+  auto gid = group_id(cfg_.admin_group);
+  if (!gid) return make_error(errc::not_found, "admin_group: " + gid.err().what());
+  admin_gid_ = *gid;
+  return ok();
+}
+
 result<plugin_info> registry::load_plugin(const std::string& name_or_path) {
-  std::string path = name_or_path;
-  if (name_or_path.find('/') == std::string::npos) {
-    for (const auto& dir : cfg_.plugin_dirs) {
-      const auto candidate = std::filesystem::path(dir) / name_or_path;
-      std::error_code ec;
-      if (std::filesystem::exists(candidate, ec)) {
-        path = candidate.string();
-        break;
-      }
-    }
-  }
-  auto info = loader_.load(path);
+  auto path = trusted_plugin_path(name_or_path, cfg_.plugin_dirs);
+  if (!path) return std::move(path).err();
+  auto info = loader_.load(*path);
   if (info) spdlog::info("plugin '{}' {} loaded from {}", info->name, info->version, info->path);
   return info;
 }
@@ -141,7 +141,9 @@ result<void> registry::launch(launch_request req) {
   if (!agents) return std::move(agents).err();
   req.workers = *agents;
   const idle_strategy idle = idle_for(**row, req);
-  auto k = std::make_shared<kernel>(req, std::move(type), *this);
+  auto access = access_list::parse(req.access);
+  if (!access) return std::move(access).err();
+  auto k = std::make_shared<kernel>(req, std::move(type), *this, std::move(access).value());
   auto exec = (*row)->make(*k, req, env_, idle);
   if (!exec) return std::move(exec).err();
   if (auto launched = k->launch(std::move(exec).value()); !launched) return launched;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -39,6 +40,13 @@ class registry final : public kernel_host {
   registry& operator=(const registry&) = delete;
 
   void set_sink(delivery_sink* sink) noexcept { sink_ = sink; }
+  /// Resolves the config's admin_group (not_found when there is no such group).
+  result<void> resolve_admin_group();
+  /// The administrators' group, if the config names one.
+  [[nodiscard]] std::optional<std::uint32_t> admin_gid() const noexcept { return admin_gid_; }
+  /// Counts a request refused for want of rights (control thread).
+  void count_denied() noexcept { denied_.add(); }
+  [[nodiscard]] std::uint64_t denied() const noexcept { return denied_.get(); }
   [[nodiscard]] const daemon_config& config() const noexcept { return cfg_; }
 
   // ---- pools ----
@@ -47,7 +55,10 @@ class registry final : public kernel_host {
   [[nodiscard]] const pool_registry& pools() const noexcept { return pools_; }
 
   // ---- plugins ----
-  /// Loads a plugin by path, or by file name searched in the plugin dirs.
+  /// Loads a plugin: a file name searched in the plugin dirs, or an absolute
+  /// path inside one of them. Refused before anything is opened when the
+  /// file lies outside them, or it or a folder above it may be changed by
+  /// users other than root and the daemon's own (docs/security.md).
   result<plugin_info> load_plugin(const std::string& name_or_path);
   result<void> unload_plugin(const std::string& name);
   [[nodiscard]] std::vector<plugin_info> plugins() const { return loader_.list(); }
@@ -106,6 +117,8 @@ class registry final : public kernel_host {
   delivery_sink* sink_ = nullptr;
   std::atomic<std::uint64_t> in_flight_{0};
   std::vector<std::function<void()>> on_empty_;  // terminate_all waiters
+  std::optional<std::uint32_t> admin_gid_;
+  published_counter denied_;
 };
 
 /// Checks a kernel id: 1-128 characters of [A-Za-z0-9_.:-].

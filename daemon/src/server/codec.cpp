@@ -31,6 +31,9 @@ result<launch_request> decode_launch(const wire::Launch& l) {
   r.idle_spin_us = l.idle_spin_us();
   r.pool = str(l.pool());
   r.latency_metrics = l.latency_metrics();
+  if (const auto* access = l.access()) {
+    for (const auto* e : *access) r.access.push_back(str(e));
+  }
   return r;
 }
 
@@ -90,6 +93,9 @@ flatbuffers::Offset<wire::KernelInfo> kernel_info(flatbuffers::FlatBufferBuilder
   const auto plugin = b.CreateString(k.plugin);
   const auto last_error = b.CreateString(k.last_error);
   const auto pool = b.CreateString(k.pool);
+  std::vector<flatbuffers::Offset<flatbuffers::String>> entries;
+  for (const auto& e : k.access) entries.push_back(b.CreateString(e));
+  const auto access = b.CreateVector(entries);
   const auto wait = summary(b, k.queue_wait);
   const auto proc = summary(b, k.processing);
   wire::KernelInfoBuilder kb(b);
@@ -118,6 +124,9 @@ flatbuffers::Offset<wire::KernelInfo> kernel_info(flatbuffers::FlatBufferBuilder
   kb.add_workers(k.workers);
   kb.add_latency_metrics(k.latency_metrics);
   kb.add_malformed(k.malformed);
+  kb.add_owner_uid(k.owner_uid);
+  kb.add_access(access);
+  kb.add_denied(k.denied);
   return kb.Finish();
 }
 

@@ -32,6 +32,38 @@ result<sockaddr_un> unix_address(const std::string& path) {
   return addr;
 }
 
+// The socket's folder: made 0700 when missing; refused when someone other
+// than root or pdcd's user owns it, or others may write it (they could put
+// their own socket in pdcd's place).
+result<void> prepare_socket_folder(const std::filesystem::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) return sys_error("cannot check socket folder " + dir.string());
+    const auto parent = dir.parent_path();
+    if (!parent.empty() && parent != dir) {
+      std::error_code ec;
+      std::filesystem::create_directories(parent, ec);
+      if (ec) return make_error(errc::system_error, "cannot create " + parent.string() + ": " + ec.message());
+    }
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return sys_error("cannot create socket folder " + dir.string());
+    }
+    if (::stat(dir.c_str(), &st) != 0) return sys_error("cannot check socket folder " + dir.string());
+  }
+  if (!S_ISDIR(st.st_mode)) return make_error(errc::invalid_argument, dir.string() + " is not a folder");
+  if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+    return make_error(errc::permission_denied, "socket folder " + dir.string() + " is owned by uid " +
+                                                   std::to_string(st.st_uid) +
+                                                   ", neither root nor pdcd's user; refused");
+  }
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    return make_error(errc::permission_denied, "socket folder " + dir.string() +
+                                                   " is writable by its group or others, who could replace the "
+                                                   "socket; refused");
+  }
+  return ok();
+}
+
 // True when a live daemon answers at `addr`.
 bool someone_listens(const sockaddr_un& addr) {
   const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -55,11 +87,7 @@ result<void> control_server::listen(const std::string& path) {
   auto addr = unix_address(path);
   if (!addr) return std::move(addr).err();
   const auto dir = std::filesystem::path(path).parent_path();
-  if (!dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return make_error(errc::system_error, "cannot create socket folder " + dir.string() + ": " + ec.message());
-  }
+  if (auto safe = prepare_socket_folder(dir.empty() ? std::filesystem::path(".") : dir); !safe) return safe;
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
@@ -73,12 +101,20 @@ result<void> control_server::listen(const std::string& path) {
   }
   const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return sys_error("socket");
-  if (::bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(sockaddr_un)) != 0) {
+  // Created with its final mode (0660): there is no moment when others may
+  // connect. umask is process-wide; nothing else creates files while the
+  // daemon starts.
+  const mode_t old_mask = ::umask(0117);
+  const int bound = ::bind(fd, reinterpret_cast<const sockaddr*>(&*addr), sizeof(sockaddr_un));
+  const int bind_errno = errno;
+  ::umask(old_mask);
+  if (bound != 0) {
+    errno = bind_errno;
     auto e = sys_error("bind " + path);
     ::close(fd);
     return e;
   }
-  if (::chmod(path.c_str(), 0660) != 0 || ::listen(fd, 128) != 0) {
+  if (::listen(fd, 128) != 0) {
     auto e = sys_error("listen " + path);
     ::close(fd);
     ::unlink(path.c_str());
@@ -105,17 +141,21 @@ void control_server::accept() {
     if (ec) {
       spdlog::warn("accept failed: {}", ec.message());
     } else {
-      ucred cred{};
-      socklen_t len = sizeof cred;
-      ::getsockopt(sock.native_handle(), SOL_SOCKET, SO_PEERCRED, &cred, &len);
-      const int buf = static_cast<int>(2 * (cfg_.max_message_bytes + sizeof(envelope) + k_frame_overhead_bytes));
-      ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
-      ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-      const auto id = next_session_id_++;
-      spdlog::info("session {} connected: pid {} uid {} gid {}", id, cred.pid, cred.uid, cred.gid);
-      auto s = std::make_shared<session>(*this, std::move(sock), id);
-      sessions_.emplace(id, s);
-      s->start();
+      auto peer = credentials_of(sock.native_handle());
+      if (!peer) {
+        spdlog::warn("refusing a connection: {}", peer.err().what());
+      } else {
+        peer->admin = is_administrator(*peer, reg_.admin_gid());
+        const int buf = static_cast<int>(2 * (cfg_.max_message_bytes + sizeof(envelope) + k_frame_overhead_bytes));
+        ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+        ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+        const auto id = next_session_id_++;
+        spdlog::info("session {} connected: pid {} uid {} gid {}{}", id, peer->pid, peer->uid, peer->gid,
+                     peer->admin ? " (administrator)" : "");
+        auto s = std::make_shared<session>(*this, std::move(sock), id, std::move(peer).value());
+        sessions_.emplace(id, s);
+        s->start();
+      }
     }
     accept();
   });

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "runtime/registry.hpp"
+#include "server/fd_closer.hpp"
 
 namespace pdc::daemon {
 
@@ -41,6 +42,7 @@ class control_server final : public delivery_sink {
   void on_session_closed(std::uint64_t id);
   [[nodiscard]] registry& reg() noexcept { return reg_; }
   [[nodiscard]] const daemon_config& config() const noexcept { return cfg_; }
+  [[nodiscard]] fd_closer& closer() noexcept { return closer_; }
 
  private:
   void accept();
@@ -53,6 +55,7 @@ class control_server final : public delivery_sink {
   bool accepting_ = false;
   std::uint64_t next_session_id_ = 1;
   std::map<std::uint64_t, std::shared_ptr<session>> sessions_;
+  fd_closer closer_;
 };
 
 }  // namespace pdc::daemon

@@ -18,6 +18,37 @@ void answer(request_port& port, std::uint64_t rid, const result<void>& r) {
   port.send(r ? codec::response(rid, errc::ok) : codec::response(rid, r.err()));
 }
 
+std::string uid_text(const request_port& port) {
+  return "uid " + std::to_string(port.peer().uid);
+}
+
+// Administrators only: answers permission_denied (and counts it) otherwise.
+// `what` names the operation and, where there is one, its target.
+bool require_admin(registry& reg, request_port& port, const wire::Request& req, const std::string& what) {
+  if (port.peer().admin) return true;
+  reg.count_denied();
+  const auto& group = reg.config().admin_group;
+  port.send(codec::response(req.id(), errc::permission_denied,
+                            uid_text(port) + " may not " + what + ": only administrators may (root, pdcd's user" +
+                                (group.empty() ? std::string() : ", group " + group) + ")"));
+  return false;
+}
+
+std::string quoted(const flatbuffers::String* s) {
+  return "'" + str(s) + "'";
+}
+
+// The kernel's access list must grant `right`: answers permission_denied (and counts it) otherwise.
+bool require_right(registry& reg, request_port& port, const wire::Request& req, kernel& k, kernel_right right) {
+  if (k.permits(port.peer(), right)) return true;
+  reg.count_denied();
+  k.count_denied();
+  port.send(codec::response(req.id(), errc::permission_denied,
+                            uid_text(port) + " may not " + std::string(to_string(right)) + " kernel '" + k.id() +
+                                "': its access list does not grant it"));
+  return false;
+}
+
 void on_hello(registry& reg, request_port& port, const wire::Request& req) {
   const auto* h = req.body_as_Hello();
   if (h->protocol_version() != 0 && h->protocol_version() != k_protocol_version) {
@@ -31,15 +62,18 @@ void on_hello(registry& reg, request_port& port, const wire::Request& req) {
 }
 
 void on_plugin_load(registry& reg, request_port& port, const wire::Request& req) {
+  if (!require_admin(reg, port, req, "load plugin " + quoted(req.body_as_PluginLoad()->path()))) return;
   auto info = reg.load_plugin(str(req.body_as_PluginLoad()->path()));
   port.send(info ? codec::plugin_load_reply(req.id(), *info) : codec::response(req.id(), info.err()));
 }
 
 void on_plugin_unload(registry& reg, request_port& port, const wire::Request& req) {
+  if (!require_admin(reg, port, req, "unload plugin " + quoted(req.body_as_PluginUnload()->name()))) return;
   answer(port, req.id(), reg.unload_plugin(str(req.body_as_PluginUnload()->name())));
 }
 
 void on_plugin_list(registry& reg, request_port& port, const wire::Request& req) {
+  if (!require_admin(reg, port, req, "list plugins")) return;
   const auto plugins = reg.plugins();
   std::vector<std::uint32_t> live;
   for (const auto& p : plugins) live.push_back(reg.live_kernels_of(p.name));
@@ -47,23 +81,28 @@ void on_plugin_list(registry& reg, request_port& port, const wire::Request& req)
 }
 
 void on_launch(registry& reg, request_port& port, const wire::Request& req) {
+  if (!require_admin(reg, port, req, "launch kernel " + quoted(req.body_as_Launch()->kernel_id()))) return;
   auto lr = codec::decode_launch(*req.body_as_Launch());
   if (!lr) {
     port.send(codec::response(req.id(), errc::invalid_argument, "launch refused: " + lr.err().what()));
     return;
   }
+  lr->owner_uid = port.peer().uid;  // the daemon, not the request, says who launched it
   answer(port, req.id(), reg.launch(std::move(lr).value()));
 }
 
 void on_activate(registry& reg, request_port& port, const wire::Request& req) {
+  if (!require_admin(reg, port, req, "activate kernel " + quoted(req.body_as_Activate()->kernel_id()))) return;
   answer(port, req.id(), reg.activate(str(req.body_as_Activate()->kernel_id())));
 }
 
 void on_deactivate(registry& reg, request_port& port, const wire::Request& req) {
+  if (!require_admin(reg, port, req, "deactivate kernel " + quoted(req.body_as_Deactivate()->kernel_id()))) return;
   answer(port, req.id(), reg.deactivate(str(req.body_as_Deactivate()->kernel_id())));
 }
 
 void on_terminate(registry& reg, request_port& port, const wire::Request& req) {
+  if (!require_admin(reg, port, req, "terminate kernel " + quoted(req.body_as_Terminate()->kernel_id()))) return;
   const auto* t = req.body_as_Terminate();
   // Answered once the kernel is drained; the control thread serves others meanwhile.
   reg.terminate(str(t->kernel_id()), t->drop(), std::uint64_t{t->timeout_ms()} * 1'000'000,
@@ -72,15 +111,20 @@ void on_terminate(registry& reg, request_port& port, const wire::Request& req) {
                 });
 }
 
-// The kernels a Status / List / Metrics request is about, as snapshots.
-result<std::vector<kernel_snapshot>> snapshots(registry& reg, const std::string& id) {
+// The kernels a Status / List / Metrics request is about, as snapshots: all
+// that the peer may see (status right), or the one named.
+result<std::vector<kernel_snapshot>> snapshots(registry& reg, request_port& port, const wire::Request& req,
+                                               const std::string& id) {
   std::vector<kernel_snapshot> out;
   if (id.empty()) {
-    for (const auto& [kid, k] : reg.kernels()) out.push_back(k->snapshot());
+    for (const auto& [kid, k] : reg.kernels()) {
+      if (k->permits(port.peer(), kernel_right::status)) out.push_back(k->snapshot());
+    }
     return out;
   }
   auto k = reg.find(id);
   if (!k) return std::move(k).err();
+  if (!require_right(reg, port, req, **k, kernel_right::status)) return errc::permission_denied;
   out.push_back((*k)->snapshot());
   return out;
 }
@@ -88,19 +132,20 @@ result<std::vector<kernel_snapshot>> snapshots(registry& reg, const std::string&
 void on_list(registry& reg, request_port& port, const wire::Request& req) {
   std::string id;
   if (req.body_type() == wire::RequestBody::Status) id = str(req.body_as_Status()->kernel_id());
-  auto ks = snapshots(reg, id);
+  auto ks = snapshots(reg, port, req, id);
+  if (!ks && ks.code() == errc::permission_denied) return;  // answered
   port.send(ks ? codec::kernel_list_reply(req.id(), *ks) : codec::response(req.id(), ks.err()));
 }
 
 void on_metrics(registry& reg, request_port& port, const wire::Request& req) {
   const auto* m = req.body_as_Metrics();
-  auto ks = snapshots(reg, str(m->kernel_id()));
+  auto ks = snapshots(reg, port, req, str(m->kernel_id()));
   if (!ks) {
-    port.send(codec::response(req.id(), ks.err()));
+    if (ks.code() != errc::permission_denied) port.send(codec::response(req.id(), ks.err()));
     return;
   }
   const bool prom = m->format() == wire::MetricsFormat::Prometheus;
-  const daemon_snapshot d{reg.bytes_in_flight(), reg.config().max_in_flight_bytes, reg.kernels().size(),
+  const daemon_snapshot d{reg.denied(), reg.bytes_in_flight(), reg.config().max_in_flight_bytes, reg.kernels().size(),
                           reg.pools().all().size()};
   port.send(codec::metrics_reply(req.id(), *ks, prom ? prometheus_text(*ks, d) : std::string()));
 }
@@ -110,6 +155,7 @@ void on_send(registry& reg, request_port& port, const wire::Request& req) {
   const auto* send = req.body_as_Send();
   auto k = reg.find(str(send->kernel_id()));
   if (!k) return port.send(codec::response(rid, k.err()));
+  if (!require_right(reg, port, req, **k, kernel_right::send)) return;
   const auto* bytes = send->message();
   if (bytes == nullptr)
     return port.send(codec::response(rid, errc::protocol_error, "send carries no message; refused"));
@@ -147,6 +193,7 @@ void on_send(registry& reg, request_port& port, const wire::Request& req) {
 void on_subscribe(registry& reg, request_port& port, const wire::Request& req) {
   auto k = reg.find(str(req.body_as_Subscribe()->kernel_id()));
   if (!k) return port.send(codec::response(req.id(), k.err()));
+  if (!require_right(reg, port, req, **k, kernel_right::subscribe)) return;
   (*k)->outs().subscribe(port.session_id());
   port.send(codec::response(req.id(), errc::ok));
 }
@@ -162,6 +209,7 @@ void on_attach(registry& reg, request_port& port, const wire::Request& req) {
   const auto* a = req.body_as_Attach();
   auto k = reg.find(str(a->kernel_id()));
   if (!k) return port.send(codec::response(req.id(), k.err()));
+  if (!require_right(reg, port, req, **k, kernel_right::attach)) return;
   auto grant = (*k)->attach(port.session_id(), a->request_ring_bytes(), a->reply_ring_bytes());
   if (!grant) return port.send(codec::response(req.id(), grant.err()));
   port.attached(grant->attachment_id, *k);
@@ -180,16 +228,25 @@ void on_detach(registry& /*reg*/, request_port& port, const wire::Request& req) 
 }
 
 void on_connect(registry& reg, request_port& port, const wire::Request& req) {
+  if (!require_admin(reg, port, req,
+                     "connect kernel " + quoted(req.body_as_Connect()->from_kernel()) + " to " +
+                         quoted(req.body_as_Connect()->to_kernel())))
+    return;
   const auto* c = req.body_as_Connect();
   answer(port, req.id(), reg.connect(str(c->from_kernel()), str(c->to_kernel())));
 }
 
 void on_disconnect(registry& reg, request_port& port, const wire::Request& req) {
+  if (!require_admin(reg, port, req,
+                     "disconnect kernel " + quoted(req.body_as_Disconnect()->from_kernel()) + " from " +
+                         quoted(req.body_as_Disconnect()->to_kernel())))
+    return;
   const auto* c = req.body_as_Disconnect();
   answer(port, req.id(), reg.disconnect(str(c->from_kernel()), str(c->to_kernel())));
 }
 
 void on_pool_list(registry& reg, request_port& port, const wire::Request& req) {
+  if (!require_admin(reg, port, req, "list pools")) return;
   port.send(codec::pool_list_reply(req.id(), reg.pools()));
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "pdc/proto/control.hpp"
+#include "runtime/access.hpp"
 #include "runtime/inbox.hpp"
 #include "runtime/message_queue.hpp"
 
@@ -25,6 +26,8 @@ class request_port {
  public:
   virtual ~request_port() = default;
   [[nodiscard]] virtual std::uint64_t session_id() const noexcept = 0;
+  /// Who is asking (credentials read when the connection was accepted).
+  [[nodiscard]] virtual const peer_credentials& peer() const noexcept = 0;
   /// Sends a frame; `fds` travel with it (SCM_RIGHTS) and are closed once sent or on failure.
   virtual void send(flatbuffers::DetachedBuffer frame, std::vector<int> fds = {}) = 0;
   /// A Send that a full inbox (policy block) cannot take now: the port stops

@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -14,11 +16,14 @@
 
 namespace pdc::daemon {
 
-session::session(control_server& server, socket_type sock, std::uint64_t id)
+session::session(control_server& server, socket_type sock, std::uint64_t id, peer_credentials peer)
     : server_(server),
       sock_(std::move(sock)),
       id_(id),
+      peer_(std::move(peer)),
       rx_(server.config().max_message_bytes + sizeof(envelope) + k_frame_overhead_bytes),
+      // Room for two of the largest frames at least, whatever the config says.
+      buffer_limit_(std::max<std::size_t>(server.config().limits.session_buffer_bytes, 2 * rx_.size())),
       block_timer_(sock_.get_executor()) {}
 
 session::~session() = default;
@@ -34,6 +39,7 @@ void session::close() {
     for (int fd : o.fds) ::close(fd);
   }
   tx_.clear();
+  tx_bytes_ = 0;
   block_timer_.cancel();
   pending_.reset();
   asio::error_code ignored;
@@ -47,9 +53,12 @@ void session::close() {
 // ---- reading ----------------------------------------------------------------
 
 void session::read() {
-  if (closed_ || paused_) return;
-  sock_.async_receive(asio::buffer(rx_), 0, rx_flags_,
-                      [self = shared_from_this()](const asio::error_code& ec, std::size_t n) { self->on_read(ec, n); });
+  if (closed_ || paused_ || tx_full_ || reading_) return;
+  reading_ = true;
+  sock_.async_wait(asio::socket_base::wait_read, [self = shared_from_this()](const asio::error_code& ec) {
+    self->reading_ = false;
+    self->on_readable(ec);
+  });
 }
 
 bool session::peer_hung_up() const {
@@ -57,27 +66,87 @@ bool session::peer_hung_up() const {
   return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) != 0;
 }
 
-void session::on_read(const asio::error_code& ec, std::size_t n) {
-  if (closed_) return;
-  if (ec == asio::error::operation_aborted) return;
-  if (ec || (n == 0 && peer_hung_up())) {
-    spdlog::debug("session {} closed ({})", id_, ec ? ec.message() : "client hung up");
+namespace {
+// Room for the most descriptors one packet can carry (SCM_MAX_FD, 253).
+constexpr std::size_t k_max_passed_fds = 253;
+
+// The descriptors a packet carried (it should carry none).
+std::vector<int> passed_fds(msghdr& msg) {
+  std::vector<int> fds;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len < CMSG_LEN(0)) continue;
+    const std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const auto* data = CMSG_DATA(c);
+    for (std::size_t i = 0; i < n; ++i) {
+      int fd = -1;
+      std::memcpy(&fd, data + i * sizeof(int), sizeof fd);
+      fds.push_back(fd);
+    }
+  }
+  return fds;
+}
+}  // namespace
+
+void session::on_readable(const asio::error_code& ec) {
+  if (closed_ || ec == asio::error::operation_aborted) return;
+  if (ec) {
+    spdlog::debug("session {} closed ({})", id_, ec.message());
     close();
     return;
   }
-  if ((rx_flags_ & MSG_TRUNC) != 0) {
-    send(codec::response(0, errc::message_too_large,
-                         "frame larger than the daemon's limit of " + std::to_string(rx_.size()) + " bytes; refused"));
-  } else {
-    flatbuffers::Verifier verifier(rx_.data(), n, 64, 100000);
-    if (n == 0 || !wire::VerifyRequestBuffer(verifier)) {
-      send(codec::response(0, errc::protocol_error,
-                           "malformed frame (" + std::to_string(n) + " bytes): not a valid pdc request; refused"));
-    } else {
-      dispatch(server_.reg(), *this, *wire::GetRequest(rx_.data()));
+  const int fd = sock_.native_handle();
+  // A bounded turn: other sessions and the kernels on this loop get theirs.
+  for (std::size_t frames = 0; frames < k_frames_per_turn; ++frames) {
+    if (closed_ || paused_ || tx_full_) return;
+    iovec iov{rx_.data(), rx_.size()};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * k_max_passed_fds)> control{};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    const ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      spdlog::debug("session {} closed ({})", id_, std::strerror(errno));
+      close();
+      return;
     }
+    if (n == 0 && msg.msg_controllen == 0 && peer_hung_up()) {
+      spdlog::debug("session {} closed (client hung up)", id_);
+      close();
+      return;
+    }
+    on_frame(static_cast<std::size_t>(n), msg);
   }
   read();
+}
+
+void session::on_frame(std::size_t n, msghdr& msg) {
+  if (auto fds = passed_fds(msg); !fds.empty() || (msg.msg_flags & MSG_CTRUNC) != 0) {
+    // Closed on another thread: closing what a client sent can block (a
+    // file on a stalled file system) and must never stall the event loop.
+    const std::size_t count = fds.size();
+    server_.closer().close_later(std::move(fds));
+    server_.reg().count_denied();
+    send(codec::response(0, errc::protocol_error,
+                         "frame carried " + std::to_string(count) +
+                             " file descriptors; pdcd accepts none from clients (closed; frame refused)"));
+    return;
+  }
+  if ((msg.msg_flags & MSG_TRUNC) != 0) {
+    send(codec::response(0, errc::message_too_large,
+                         "frame larger than the daemon's limit of " + std::to_string(rx_.size()) + " bytes; refused"));
+    return;
+  }
+  flatbuffers::Verifier verifier(rx_.data(), n, 64, 100000);
+  if (n == 0 || !wire::VerifyRequestBuffer(verifier)) {
+    send(codec::response(0, errc::protocol_error,
+                         "malformed frame (" + std::to_string(n) + " bytes): not a valid pdc request; refused"));
+    return;
+  }
+  dispatch(server_.reg(), *this, *wire::GetRequest(rx_.data()));
 }
 
 void session::hold_send(std::shared_ptr<kernel> k, queued_message m, std::uint64_t rid, bool ack) {
@@ -208,9 +277,19 @@ errc session::send_frame(flatbuffers::DetachedBuffer frame, std::vector<int> fds
       return errc::peer_gone;
     }
   }
-  // Responses always queue (a client must get its answer); deliveries are bounded.
-  if (fds.empty() && tx_.size() >= server_.config().session_queue_limit) return errc::full;
+  // Responses always queue (a client must get its answer), but the session
+  // stops reading requests while they pile up; deliveries are bounded by
+  // frames and by bytes, and dropped (counted) beyond.
+  const auto& cfg = server_.config();
+  if (fds.empty() && (tx_.size() >= cfg.session_queue_limit || tx_bytes_ + frame.size() > buffer_limit_)) {
+    return errc::full;
+  }
+  tx_bytes_ += frame.size();
   tx_.push_back(outgoing{std::move(frame), std::move(fds)});
+  if (tx_bytes_ > buffer_limit_ && !tx_full_) {
+    tx_full_ = true;  // read() waits until the client took its answers
+    spdlog::debug("session {}: {} bytes wait for the client to read; its requests wait", id_, tx_bytes_);
+  }
   arm_write();
   return errc::ok;
 }
@@ -234,7 +313,12 @@ void session::flush() {
       return close();
     }
     close_all(o.fds);
+    tx_bytes_ -= o.frame.size();
     tx_.pop_front();
+    if (tx_full_ && tx_bytes_ <= buffer_limit_ / 2) {
+      tx_full_ = false;
+      read();
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <flatbuffers/flatbuffers.h>
+#include <sys/socket.h>
 
 #include <asio/generic/seq_packet_protocol.hpp>
 #include <asio/steady_timer.hpp>
@@ -30,7 +31,7 @@ class session final : public request_port, public std::enable_shared_from_this<s
  public:
   using socket_type = asio::generic::seq_packet_protocol::socket;
 
-  session(control_server& server, socket_type sock, std::uint64_t id);
+  session(control_server& server, socket_type sock, std::uint64_t id, peer_credentials peer);
   ~session() override;
 
   void start() { read(); }
@@ -41,6 +42,7 @@ class session final : public request_port, public std::enable_shared_from_this<s
 
   // ---- request_port ----
   [[nodiscard]] std::uint64_t session_id() const noexcept override { return id_; }
+  [[nodiscard]] const peer_credentials& peer() const noexcept override { return peer_; }
   void send(flatbuffers::DetachedBuffer frame, std::vector<int> fds = {}) override;
   void hold_send(std::shared_ptr<kernel> k, queued_message m, std::uint64_t rid, bool ack) override;
   void attached(std::uint64_t attachment_id, std::weak_ptr<kernel> k) override;
@@ -60,8 +62,12 @@ class session final : public request_port, public std::enable_shared_from_this<s
     std::vector<int> fds;  // passed with SCM_RIGHTS, closed once sent
   };
 
+  /// Frames read per turn before the loop serves someone else.
+  static constexpr std::size_t k_frames_per_turn = 32;
+
   void read();
-  void on_read(const asio::error_code& ec, std::size_t n);
+  void on_readable(const asio::error_code& ec);
+  void on_frame(std::size_t n, msghdr& msg);
   [[nodiscard]] bool peer_hung_up() const;
   void retry_pending(std::uint64_t generation);
   void on_block_timeout(std::uint64_t generation);
@@ -73,11 +79,15 @@ class session final : public request_port, public std::enable_shared_from_this<s
   control_server& server_;
   socket_type sock_;
   std::uint64_t id_;
+  peer_credentials peer_;
   std::vector<std::uint8_t> rx_;
-  asio::socket_base::message_flags rx_flags_ = 0;
   std::deque<outgoing> tx_;
+  std::size_t buffer_limit_;  // bytes tx_ may hold (limits.session_buffer_bytes)
+  std::size_t tx_bytes_ = 0;  // frame bytes in tx_
   std::map<std::uint64_t, std::weak_ptr<kernel>> attachments_;
   bool writing_ = false;
+  bool reading_ = false;  // a wait for readability is pending
+  bool tx_full_ = false;  // tx_bytes_ passed the limit: requests wait until the client reads
   bool closed_ = false;
   bool paused_ = false;
   std::optional<pending_send> pending_;

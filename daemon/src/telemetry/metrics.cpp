@@ -52,16 +52,24 @@ void sample(std::string& out, const char* name, const std::string& lbl, double v
 
 std::string prometheus_text(const std::vector<kernel_snapshot>& kernels, const daemon_snapshot& daemon) {
   std::string out;
-  const std::pair<const char*, const char*> gauges[] = {
-      {"pdc_daemon_handover_bytes", "Bytes agents handed to the control thread for sessions, not yet delivered."},
-      {"pdc_daemon_handover_limit_bytes", "The hand-over's bound (max_in_flight_bytes)."},
-      {"pdc_daemon_kernels", "Kernels alive."},
-      {"pdc_daemon_pools", "Named thread pools."},
+  struct daemon_metric {
+    const char* name;
+    const char* type;
+    const char* help;
   };
-  const std::uint64_t values[] = {daemon.handover_bytes, daemon.handover_limit, daemon.kernels, daemon.pools};
+  const daemon_metric gauges[] = {
+      {"pdc_daemon_permission_denied_total", "counter", "Requests refused for want of rights (all kinds)."},
+      {"pdc_daemon_handover_bytes", "gauge",
+       "Bytes agents handed to the control thread for sessions, not yet delivered."},
+      {"pdc_daemon_handover_limit_bytes", "gauge", "The hand-over's bound (max_in_flight_bytes)."},
+      {"pdc_daemon_kernels", "gauge", "Kernels alive."},
+      {"pdc_daemon_pools", "gauge", "Named thread pools."},
+  };
+  const std::uint64_t values[] = {daemon.denied, daemon.handover_bytes, daemon.handover_limit, daemon.kernels,
+                                  daemon.pools};
   for (std::size_t i = 0; i < std::size(gauges); ++i) {
-    metric_header(out, gauges[i].first, "gauge", gauges[i].second);
-    out += gauges[i].first;
+    metric_header(out, gauges[i].name, gauges[i].type, gauges[i].help);
+    out += gauges[i].name;
     out += ' ';
     out += std::to_string(values[i]);
     out += '\n';
@@ -85,6 +93,7 @@ std::string prometheus_text(const std::vector<kernel_snapshot>& kernels, const d
        &kernel_snapshot::handler_errors},
       {"pdc_kernel_malformed_total", "Records refused because their envelope was malformed.",
        &kernel_snapshot::malformed},
+      {"pdc_kernel_permission_denied_total", "Requests the kernel's access list refused.", &kernel_snapshot::denied},
   };
   for (const auto& c : counters) {
     metric_header(out, c.name, "counter", c.help);

@@ -36,6 +36,9 @@ struct kernel_snapshot {
   std::uint64_t malformed = 0;       ///< Records refused because their envelope was malformed.
   std::uint32_t subscribers = 0;
   std::vector<std::string> connections;  ///< Kernels its outputs are piped into.
+  std::uint32_t owner_uid = 0;           ///< Who launched it.
+  std::vector<std::string> access;       ///< Its access list as written.
+  std::uint64_t denied = 0;              ///< Requests its access list refused.
   std::string last_error;
   histogram queue_wait;  ///< Enqueue (or client send) to handler start, ns.
   histogram processing;  ///< Handler time per message, ns (measured per batch).
@@ -43,6 +46,7 @@ struct kernel_snapshot {
 
 /// The daemon's own gauges.
 struct daemon_snapshot {
+  std::uint64_t denied = 0;          ///< Requests refused for want of rights.
   std::uint64_t handover_bytes = 0;  ///< Bytes agents handed to the control thread, not yet delivered.
   std::uint64_t handover_limit = 0;  ///< max_in_flight_bytes.
   std::uint64_t kernels = 0;

@@ -14,6 +14,10 @@ agent_runner::agent_runner(kernel_host& host, std::string name, const idle_strat
     : host_(host), name_(std::move(name)), idle_(idle), cpu_(cpu) {}
 
 agent_runner::~agent_runner() {
+  join();
+}
+
+void agent_runner::join() {
   close();
   if (thread_.joinable()) thread_.join();
 }

@@ -50,6 +50,8 @@ class agent_runner {
   void wake() noexcept { bell_.wake(); }
   /// Asks the thread to exit once it holds no agent (control thread).
   void close() noexcept;
+  /// close(), then waits for the thread to exit.
+  void join();
 
  private:
   struct entry {

@@ -26,6 +26,7 @@ async_executor::~async_executor() {
   asio::error_code ignored;
   bell_wait_.cancel(ignored);
   bell_wait_.close(ignored);
+  agents_.clear();  // before the doorbell they leave
 }
 
 result<void> async_executor::start() {

@@ -30,6 +30,9 @@ std::unique_ptr<runner_executor> runner_executor::shared(kernel& k, kernel_host&
 runner_executor::~runner_executor() {
   // Dedicated runners join their threads here; the kernel halted them first.
   for (auto& r : own_) r->close();
+  for (auto& r : own_) r->join();
+  // The agents go before the runners: they leave their runner's doorbell.
+  agents_.clear();
   own_.clear();
 }
 

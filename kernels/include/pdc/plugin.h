@@ -23,9 +23,10 @@ extern "C" {
 #endif
 
 /* 2.0: tier masks are PDC_TIER_MASK(PDC_TIER_*) (pool has a bit of its own),
- * PDC_KERNEL_CONCURRENT, one pdc_kernel_ctx per worker. */
+ * PDC_KERNEL_CONCURRENT, one pdc_kernel_ctx per worker.
+ * 2.1: PDC_KERNEL_VOLATILE_PAYLOAD. */
 #define PDC_PLUGIN_ABI_MAJOR 2u
-#define PDC_PLUGIN_ABI_MINOR 0u
+#define PDC_PLUGIN_ABI_MINOR 1u
 #define PDC_PLUGIN_ENTRY_SYMBOL "pdc_plugin_entry"
 
 /* Tiers a kernel type may run on: pdc_kernel_type.tiers is a mask of
@@ -36,6 +37,12 @@ extern "C" {
 /* The handler may run on several threads at once on one state (it guards
  * its state itself): required to run on more than one worker of a pool. */
 #define PDC_KERNEL_CONCURRENT (1u << 1)
+/* The handler reads payloads as volatile: pdc then hands it the bytes in
+ * the client's shared memory, which the client may change while the handler
+ * runs, instead of a private copy. Only for handlers that read each byte at
+ * most once and never trust what they read (a length, an offset) without
+ * checking it against payload_len at the time of use. See docs/plugins.md. */
+#define PDC_KERNEL_VOLATILE_PAYLOAD (1u << 2)
 
 /* Log levels for pdc_host_api.log. */
 #define PDC_LOG_DEBUG 1
@@ -49,7 +56,9 @@ extern "C" {
 typedef struct pdc_kernel_ctx pdc_kernel_ctx;
 
 /* One message as a handler sees it. `payload` is valid only during the
- * on_message call (or until the next receive in loop style). */
+ * on_message call (or until the next receive in loop style). It is the
+ * daemon's own copy, which nobody else can change, unless the type set
+ * PDC_KERNEL_VOLATILE_PAYLOAD. */
 typedef struct pdc_message {
   const void* payload;
   uint32_t payload_len;

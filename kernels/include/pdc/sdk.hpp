@@ -394,6 +394,10 @@ struct kernel_options {
   /// The handler may run on several threads at once on one kernel object
   /// (it guards its members itself): needed for more than one pool worker.
   bool concurrent = false;
+  /// The handler reads message payloads as volatile (PDC_KERNEL_VOLATILE_PAYLOAD):
+  /// it gets the bytes in the client's shared memory, not a private copy, so
+  /// it must read each byte once and check what it read before trusting it.
+  bool volatile_payload = false;
 };
 
 namespace detail {
@@ -604,7 +608,8 @@ constexpr pdc_kernel_type kernel_type(const char* name, const char* description,
   pdc_kernel_type t{};
   t.struct_size = sizeof(pdc_kernel_type);
   t.tiers = options.tiers != 0 ? options.tiers : (may_block ? k_blocking_tiers : PDC_TIER_MASK_CPU);
-  t.flags = (may_block ? PDC_KERNEL_MAY_BLOCK : 0U) | (options.concurrent ? PDC_KERNEL_CONCURRENT : 0U);
+  t.flags = (may_block ? PDC_KERNEL_MAY_BLOCK : 0U) | (options.concurrent ? PDC_KERNEL_CONCURRENT : 0U) |
+            (options.volatile_payload ? PDC_KERNEL_VOLATILE_PAYLOAD : 0U);
   t.name = name;
   t.description = description;
   if constexpr (coroutine_kernel<K>) {

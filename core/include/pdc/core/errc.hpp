@@ -31,6 +31,7 @@ enum class errc : std::int32_t {
   shutting_down = 19,      ///< The daemon is shutting down and accepts no new work.
   internal = 20,           ///< A bug in pdc; please report it.
   dropped = 21,            ///< The message was dropped by the kernel's backpressure policy.
+  limit_reached = 22,      ///< A configured limit of the daemon is reached (the message names it).
 };
 
 /// Short human-readable description of `e` (static storage, never null).
