@@ -127,7 +127,7 @@ std::string render_kernel_detail(const kernel_info& k) {
   const std::vector<std::pair<std::string, std::string>> fields{
       {"kernel", k.kernel_id},
       {"type", k.kernel_type + (k.plugin.empty() ? "" : " (plugin " + k.plugin + ")")},
-      {"state", std::string(to_string(k.state))},
+      {"state", std::string(to_string(k.state)) + (k.stuck ? " (stuck: a handler does not return)" : "")},
       {"tier", std::string(to_string(k.tier)) + (k.pool.empty() ? "" : " (pool " + k.pool + ")") + ", " +
                    std::to_string(k.workers) + (k.workers == 1 ? " worker" : " workers")},
       {"backpressure", std::string(to_string(k.backpressure))},

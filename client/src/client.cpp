@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <utility>
 
 #include "attachment_open.hpp"
@@ -308,11 +309,20 @@ result<std::vector<pool_info>> client::pools() {
 
 result<std::vector<kernel_info>> client::list() {
   if (!impl_) return moved_from_error();
-  auto r = impl_->call<wire::RequestBody::List>([](auto& fbb) { return wire::CreateList(fbb); });
-  if (!r) return std::move(r).err();
-  const auto* reply = r->get().body_as_KernelListReply();
-  if (reply == nullptr) return protocol_error<std::vector<kernel_info>>("KernelListReply");
-  return detail::to_kernel_infos(reply->kernels());
+  std::vector<kernel_info> out;
+  // Page by page (docs/protocol.md, "Pages"), each after the last id seen.
+  for (std::string after;;) {
+    auto r =
+        impl_->call<wire::RequestBody::List>([&](auto& fbb) { return wire::CreateList(fbb, make_string(fbb, after)); });
+    if (!r) return std::move(r).err();
+    const auto* reply = r->get().body_as_KernelListReply();
+    if (reply == nullptr) return protocol_error<std::vector<kernel_info>>("KernelListReply");
+    auto page = detail::to_kernel_infos(reply->kernels());
+    if (!page) return std::move(page).err();
+    std::move(page->begin(), page->end(), std::back_inserter(out));
+    if (!reply->more() || page->empty()) return out;
+    after = out.back().kernel_id;
+  }
 }
 
 result<kernel_info> client::status(std::string_view kernel_id) {
@@ -333,18 +343,29 @@ result<kernel_info> client::status(std::string_view kernel_id) {
 
 result<metrics_report> client::metrics(std::string_view kernel_id, metrics_format format) {
   if (!impl_) return moved_from_error();
-  auto r = impl_->call<wire::RequestBody::Metrics>([&](auto& fbb) {
-    return wire::CreateMetrics(fbb, make_string(fbb, kernel_id), static_cast<wire::MetricsFormat>(format));
-  });
-  if (!r) return std::move(r).err();
-  const auto* reply = r->get().body_as_MetricsReply();
-  if (reply == nullptr) return protocol_error<metrics_report>("MetricsReply");
   metrics_report out;
-  auto infos = detail::to_kernel_infos(reply->kernels());
-  if (!infos) return std::move(infos).err();
-  out.kernels = std::move(infos).value();
-  if (reply->text() != nullptr) out.text = reply->text()->str();
-  return out;
+  // Page by page: structured after the last id seen, text from the bytes read so far.
+  for (std::string after;;) {
+    auto r = impl_->call<wire::RequestBody::Metrics>([&](auto& fbb) {
+      return wire::CreateMetrics(fbb, make_string(fbb, kernel_id), static_cast<wire::MetricsFormat>(format),
+                                 make_string(fbb, after), out.text.size());
+    });
+    if (!r) return std::move(r).err();
+    const auto* reply = r->get().body_as_MetricsReply();
+    if (reply == nullptr) return protocol_error<metrics_report>("MetricsReply");
+    auto infos = detail::to_kernel_infos(reply->kernels());
+    if (!infos) return std::move(infos).err();
+    std::move(infos->begin(), infos->end(), std::back_inserter(out.kernels));
+    const std::size_t text_before = out.text.size();
+    if (reply->text() != nullptr) out.text += reply->text()->string_view();
+    if (!reply->more()) return out;
+    if (format == metrics_format::prometheus) {
+      if (out.text.size() == text_before) return protocol_error<metrics_report>("MetricsReply page with text");
+    } else {
+      if (infos->empty()) return protocol_error<metrics_report>("MetricsReply page with kernels");
+      after = out.kernels.back().kernel_id;
+    }
+  }
 }
 
 // ---- messages ------------------------------------------------------------------

@@ -40,7 +40,8 @@ void write_json(json_writer& w, const kernel_info& k) {
       .field("workers", k.workers)
       .field("latency_metrics", k.latency_metrics)
       .field("owner_uid", k.owner_uid)
-      .field("denied", k.denied);
+      .field("denied", k.denied)
+      .field("stuck", k.stuck);
   w.key("access").begin_array();
   for (const auto& e : k.access) w.string(e);
   w.end_array();

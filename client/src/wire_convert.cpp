@@ -59,6 +59,7 @@ result<kernel_info> to_kernel_info(const wire::KernelInfo& in) {
   out.latency_metrics = in.latency_metrics();
   out.owner_uid = in.owner_uid();
   out.denied = in.denied();
+  out.stuck = in.stuck();
   if (const auto* access = in.access()) {
     for (const auto* e : *access) out.access.push_back(str(e));
   }

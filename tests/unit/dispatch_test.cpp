@@ -43,6 +43,8 @@ class fake_port final : public request_port, public std::enable_shared_from_this
     }
     return false;
   }
+  [[nodiscard]] std::size_t attachment_count() const noexcept override { return attachments.size(); }
+  [[nodiscard]] std::string& pending_text() noexcept override { return text; }
   [[nodiscard]] std::weak_ptr<request_port> weak_port() override { return weak_from_this(); }
 
   /// The Response of the last frame (null when it is not one).
@@ -59,6 +61,7 @@ class fake_port final : public request_port, public std::enable_shared_from_this
   };
   peer_credentials credentials{0, 0, 1, {}, true};  // an administrator unless a test says otherwise
   std::vector<flatbuffers::DetachedBuffer> frames;
+  std::string text;
   std::vector<held_send> held;
   std::vector<std::pair<std::uint64_t, std::weak_ptr<kernel>>> attachments;
 };

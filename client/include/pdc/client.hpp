@@ -66,6 +66,7 @@ struct kernel_info {
   std::uint32_t owner_uid = 0;      ///< Who launched it (it and administrators have every right on it).
   std::vector<std::string> access;  ///< Its access list as written ("group:pdc=send,attach").
   std::uint64_t denied = 0;         ///< Requests its access list refused.
+  bool stuck = false;               ///< Terminating, and a handler does not return.
 };
 
 /// A loaded plugin (wire PluginInfo).

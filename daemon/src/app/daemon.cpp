@@ -6,10 +6,13 @@
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "app/sd_notify.hpp"
@@ -100,8 +103,49 @@ struct daemon::impl {
 daemon::daemon(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 daemon::~daemon() = default;
 
+namespace {
+// Descriptors the daemon holds whatever its load: its socket, event loop,
+// signal and log descriptors, the closer's queue, plugins being loaded.
+constexpr std::uint64_t k_base_descriptors = 64;
+}  // namespace
+
+std::uint64_t descriptors_needed(const daemon_config& cfg) {
+  const auto& l = cfg.limits;
+  std::uint64_t pool_threads = 0;
+  for (const auto& p : cfg.pools) pool_threads += p.threads;
+  // A session: its socket. An attachment: its memfd and its eventfd. A
+  // kernel: its doorbell (eventfd + epoll set, and the event loop's
+  // duplicate on the async tier). A thread of its own: a doorbell.
+  return k_base_descriptors + l.max_sessions + 2ULL * l.max_attachments + 3ULL * l.max_kernels +
+         2ULL * (l.max_kernel_threads + pool_threads);
+}
+
+result<void> ensure_descriptors(const daemon_config& cfg) {
+  const std::uint64_t need = descriptors_needed(cfg);
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return ok();
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need) {
+    if (lim.rlim_max != RLIM_INFINITY && lim.rlim_max < need) {
+      return make_error(errc::limit_reached,
+                        "the configured limits need up to " + std::to_string(need) +
+                            " file descriptors, but RLIMIT_NOFILE allows " + std::to_string(lim.rlim_max) +
+                            " (raise LimitNOFILE= / ulimit -n, or lower [limits] max_sessions, max_attachments, "
+                            "max_kernels or max_kernel_threads)");
+    }
+    const rlim_t old = lim.rlim_cur;
+    lim.rlim_cur = static_cast<rlim_t>(need);
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+      return make_error(errc::system_error, "cannot raise RLIMIT_NOFILE from " + std::to_string(old) + " to " +
+                                                std::to_string(need) + ": " + std::strerror(errno));
+    }
+    spdlog::info("raised the open-file limit from {} to {} (what [limits] may need)", old, need);
+  }
+  return ok();
+}
+
 result<std::unique_ptr<daemon>> daemon::create(daemon_config cfg, bool handle_signals) {
   if (auto v = validate(cfg); !v) return std::move(v).err();
+  if (auto fds = ensure_descriptors(cfg); !fds) return std::move(fds).err();
   auto p = std::make_unique<impl>(std::move(cfg));
   if (auto admins = p->reg.resolve_admin_group(); !admins) return std::move(admins).err();
   if (auto pools = p->reg.start_pools(); !pools) return std::move(pools).err();

@@ -33,6 +33,12 @@ class daemon {
   std::unique_ptr<impl> impl_;
 };
 
+/// File descriptors the configured [limits] may make the daemon hold at once.
+std::uint64_t descriptors_needed(const daemon_config& cfg);
+/// Raises RLIMIT_NOFILE's soft limit to descriptors_needed(), or refuses
+/// (limit_reached, saying what to change) when the hard limit is lower.
+result<void> ensure_descriptors(const daemon_config& cfg);
+
 /// Applies a log level name ("info", "debug", ...) to the global logger.
 void set_log_level(const std::string& level);
 

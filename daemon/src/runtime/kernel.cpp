@@ -8,6 +8,7 @@
 #include <bit>
 #include <climits>
 #include <cstring>
+#include <utility>
 
 #include "pdc/core/clock.hpp"
 
@@ -53,6 +54,12 @@ std::uint64_t kernel::uptime_ns() const noexcept {
 }
 
 void kernel::set_error(std::string text) {
+  // Kept short: it travels in every status and list page.
+  constexpr std::size_t k_max_error_bytes = 1024;
+  if (text.size() > k_max_error_bytes) {
+    text.resize(k_max_error_bytes - 3);
+    text += "...";
+  }
   std::lock_guard lock(error_mu_);
   last_error_ = std::move(text);
 }
@@ -136,21 +143,42 @@ void kernel::terminate(bool drop, std::uint64_t timeout_ns, std::function<void(r
   inbox_.close();
   // SYNC: kernel_stopping — seq_cst store, then the notify() below (as kernel_state).
   stopping_.store(true, std::memory_order_seq_cst);
-  if (drop) halt();
-  const std::weak_ptr<kernel> self = weak_from_this();
-  if (!drop) {
-    host_.post_after(timeout_ns, [self] {
-      auto k = self.lock();
-      if (k && k->state() == kernel_state::terminating && !k->halted()) {
-        k->host_.log(*k, PDC_LOG_WARN, "drain time is over; dropping what is left");
-        k->halt();
-      }
-    });
+  if (drop) {
+    halt();
+    watch_for_stuck();
+  } else {
+    drain_until(timeout_ns);
   }
+  const std::weak_ptr<kernel> self = weak_from_this();
   exec_->stop([self] {
     if (auto k = self.lock()) k->finish_terminate();
   });
   exec_->notify();
+}
+
+void kernel::drain_until(std::uint64_t timeout_ns) {
+  host_.post_after(timeout_ns, [self = weak_from_this()] {
+    auto k = self.lock();
+    if (k && k->state() == kernel_state::terminating && !k->halted()) {
+      k->host_.log(*k, PDC_LOG_WARN, "drain time is over; dropping what is left");
+      k->halt();
+      k->watch_for_stuck();
+    }
+  });
+}
+
+void kernel::watch_for_stuck() {
+  // Halted agents finish at their next look; one that does not within the
+  // grace is inside a handler that does not return.
+  host_.post_after(k_stuck_grace_ns, [self = weak_from_this()] {
+    auto k = self.lock();
+    if (!k || k->state() != kernel_state::terminating || k->stuck_.load(std::memory_order_relaxed)) return;
+    k->stuck_.store(true, std::memory_order_relaxed);  // a flag for snapshots, no data behind it
+    k->host_.log(*k, PDC_LOG_ERROR,
+                 "a handler has not returned " + std::to_string(k_stuck_grace_ns / 1'000'000) +
+                     " ms after the kernel was halted: the kernel is stuck, and stays terminating until it returns");
+    if (auto notice = std::exchange(k->on_stuck_, nullptr)) notice();
+  });
 }
 
 void kernel::finish_terminate() {
@@ -303,6 +331,7 @@ kernel_snapshot kernel::snapshot() const {
   s.plugin = type_->plugin != nullptr ? type_->plugin->name() : std::string();
   s.tier = params_.tier;
   s.state = state();
+  s.stuck = stuck_.load(std::memory_order_relaxed);
   s.policy = params_.policy;
   s.capacity = params_.capacity;
   s.max_message_bytes = params_.max_message_bytes;

@@ -85,6 +85,17 @@ class kernel : public std::enable_shared_from_this<kernel> {
   /// destroy() runs -> terminated, and `done` is called. Never blocks: a
   /// busy kernel finishes later, on the control thread.
   void terminate(bool drop, std::uint64_t timeout_ns, std::function<void(result<void>)> done);
+  /// How long halted agents may take to finish before the kernel counts as stuck.
+  static constexpr std::uint64_t k_stuck_grace_ns = 2'000'000'000;
+  /// Runs `notice` (control thread, once) if the terminate finds the kernel
+  /// stuck in a handler that does not return: `done` then runs only once
+  /// the handler returns, which may be never.
+  void on_stuck(std::function<void()> notice) { on_stuck_ = std::move(notice); }
+  /// A handler did not return within the grace after the kernel was halted.
+  [[nodiscard]] bool stuck() const noexcept { return stuck_.load(std::memory_order_relaxed); }
+  /// A terminating kernel stops draining `timeout_ns` from now at the
+  /// latest (what is left is dropped). Control thread.
+  void drain_until(std::uint64_t timeout_ns);
   /// Creates an attachment for `session_id` (ring sizes in bytes, 0 = default).
   result<attach_grant> attach(std::uint64_t session_id, std::uint64_t request_ring_bytes,
                               std::uint64_t reply_ring_bytes);
@@ -122,6 +133,7 @@ class kernel : public std::enable_shared_from_this<kernel> {
 
  private:
   void halt() noexcept;
+  void watch_for_stuck();
   void finish_terminate();
   void fold_client_counts(const attachment_source& src) noexcept;
 
@@ -151,6 +163,8 @@ class kernel : public std::enable_shared_from_this<kernel> {
   access_list access_;
   std::uint64_t unanswered_at_terminate_ = 0;
   std::function<void(result<void>)> terminate_done_;
+  std::function<void()> on_stuck_;
+  std::atomic<bool> stuck_{false};
 
   mutable std::mutex error_mu_;
   std::string last_error_;  // guarded by error_mu_

@@ -7,6 +7,7 @@
 #include <asio/steady_timer.hpp>
 #include <filesystem>
 #include <set>
+#include <utility>
 
 #include "plugins/plugin_policy.hpp"
 #include "runtime/host_api.hpp"
@@ -122,10 +123,70 @@ result<const tier_row*> registry::check_launch(const launch_request& req, const 
   return row;
 }
 
+std::string_view to_string(daemon_limit l) noexcept {
+  switch (l) {
+    case daemon_limit::sessions:
+      return "sessions";
+    case daemon_limit::attachments:
+      return "attachments";
+    case daemon_limit::kernels:
+      return "kernels";
+    case daemon_limit::kernel_threads:
+      return "kernel_threads";
+    case daemon_limit::queue_bytes:
+      return "queue_bytes";
+    case daemon_limit::count:
+      break;
+  }
+  return "?";
+}
+
+error registry::refuse_at(daemon_limit l, const std::string& what) {
+  limit_refusals_[static_cast<std::size_t>(l)].add();
+  return make_error(errc::limit_reached, what);
+}
+
+std::size_t registry::attachment_count() const {
+  std::size_t n = 0;
+  for (const auto& [id, k] : kernels_) n += k->attachment_count();
+  return n;
+}
+
+namespace {
+// A terminate drains for at most this long, whatever it asked for.
+constexpr std::uint64_t k_max_drain_ns = 3'600'000'000'000;  // one hour
+
+// Threads a kernel holds of its own (named pools' threads are the pool's).
+std::uint32_t own_threads(const launch_request& r) {
+  switch (r.tier) {
+    case kernel_tier::threaded:
+    case kernel_tier::spin:
+      return 1;
+    case kernel_tier::pool:
+      return r.pool.empty() ? r.workers : 0;
+    default:
+      return 0;
+  }
+}
+}  // namespace
+
 result<void> registry::launch(launch_request req) {
   if (req.capacity == 0) req.capacity = cfg_.default_capacity;
   if (req.max_message_bytes == 0) req.max_message_bytes = cfg_.max_message_bytes;
   if (req.block_timeout_ms == 0) req.block_timeout_ms = cfg_.block_timeout_ms;
+  const auto& limits = cfg_.limits;
+  if (kernels_.size() >= limits.max_kernels) {
+    return refuse_at(daemon_limit::kernels, "cannot launch kernel '" + req.kernel_id + "': pdcd runs " +
+                                                std::to_string(kernels_.size()) +
+                                                " kernels, its limit ([limits] max_kernels); terminate one first");
+  }
+  if (const std::uint64_t bytes = std::uint64_t{req.capacity} * req.max_message_bytes; bytes > limits.max_queue_bytes) {
+    return refuse_at(daemon_limit::queue_bytes,
+                     "cannot launch kernel '" + req.kernel_id + "': capacity " + std::to_string(req.capacity) +
+                         " x max_message_bytes " + std::to_string(req.max_message_bytes) + " = " +
+                         std::to_string(bytes) + " bytes of queue, over the limit of " +
+                         std::to_string(limits.max_queue_bytes) + " ([limits] max_queue_bytes)");
+  }
   auto type = loader_.find_type(req.kernel_type);
   if (!type) {
     std::string known;
@@ -140,6 +201,16 @@ result<void> registry::launch(launch_request req) {
   auto agents = (*row)->agents(req, *type, env_);
   if (!agents) return std::move(agents).err();
   req.workers = *agents;
+  if (const std::uint32_t wanted = own_threads(req); wanted != 0) {
+    std::uint64_t held = 0;
+    for (const auto& [id, k] : kernels_) held += own_threads(k->params());
+    if (held + wanted > limits.max_kernel_threads) {
+      return refuse_at(daemon_limit::kernel_threads,
+                       "cannot launch kernel '" + req.kernel_id + "': it needs " + std::to_string(wanted) +
+                           " thread(s) and kernels hold " + std::to_string(held) + " of the " +
+                           std::to_string(limits.max_kernel_threads) + " allowed ([limits] max_kernel_threads)");
+    }
+  }
   const idle_strategy idle = idle_for(**row, req);
   auto access = access_list::parse(req.access);
   if (!access) return std::move(access).err();
@@ -161,8 +232,17 @@ result<void> registry::launch(launch_request req) {
 result<std::shared_ptr<kernel>> registry::find(std::string_view id) const {
   auto it = kernels_.find(id);
   if (it != kernels_.end()) return it->second;
+  // A few names help with a typo; a thousand would only bloat the answer.
+  constexpr std::size_t k_named = 8;
   std::string known;
-  for (const auto& [kid, k] : kernels_) known += (known.empty() ? "" : ", ") + kid;
+  std::size_t named = 0;
+  for (const auto& [kid, k] : kernels_) {
+    if (named++ == k_named) {
+      known += " and " + std::to_string(kernels_.size() - k_named) + " more";
+      break;
+    }
+    known += (known.empty() ? "" : ", ") + kid;
+  }
   return make_error(errc::not_found,
                     "kernel '" + std::string(id) + "' not found (kernels: " + (known.empty() ? "none" : known) + ")");
 }
@@ -191,14 +271,24 @@ void registry::terminate(const std::string& id, bool drop, std::uint64_t timeout
     return;
   }
   const std::shared_ptr<kernel> k = *found;  // alive through the call, whatever done does
+  timeout_ns = std::min(timeout_ns, k_max_drain_ns);
   if (k->state() != kernel_state::terminating) {
     spdlog::info("kernel '{}' terminating ({})", id, drop ? "dropping what is queued" : "draining");
   }
-  k->terminate(drop, timeout_ns, [this, weak = std::weak_ptr<kernel>(k), done = std::move(done)](result<void> r) {
+  // The client hears once: when the kernel is gone, or when it is found stuck.
+  auto answer = std::make_shared<std::function<void(result<void>)>>(std::move(done));
+  k->on_stuck([answer, id] {
+    if (auto d = std::exchange(*answer, nullptr)) {
+      d(make_error(errc::timeout, "kernel '" + id +
+                                      "' is stuck: a handler has not returned since the drain ended; it stays "
+                                      "terminating (pdcctl status shows it) and is gone once the handler returns"));
+    }
+  });
+  k->terminate(drop, timeout_ns, [this, weak = std::weak_ptr<kernel>(k), answer](result<void> r) {
     if (r) {
       if (auto gone = weak.lock()) forget(gone);
     }
-    done(std::move(r));
+    if (auto d = std::exchange(*answer, nullptr)) d(std::move(r));
   });
 }
 
@@ -230,7 +320,11 @@ void registry::terminate_all(std::uint64_t timeout_ns, std::function<void()> don
   on_empty_.push_back(std::move(done));
   std::vector<std::string> ids;
   for (const auto& [id, k] : kernels_) {
-    if (k->state() != kernel_state::terminating) ids.push_back(id);
+    if (k->state() != kernel_state::terminating) {
+      ids.push_back(id);
+    } else {
+      k->drain_until(timeout_ns);  // one terminating with a longer timeout stops within this one too
+    }
   }
   // All at once: each drains in parallel, within the same timeout.
   for (const auto& id : ids) {

@@ -5,6 +5,7 @@
 // thread-safe.
 #pragma once
 
+#include <array>
 #include <asio/io_context.hpp>
 #include <atomic>
 #include <functional>
@@ -32,6 +33,11 @@ class delivery_sink {
                        std::span<const std::byte> payload) = 0;
 };
 
+/// The bounds of [limits] that refuse an operation (each counted).
+enum class daemon_limit : std::uint8_t { sessions, attachments, kernels, kernel_threads, queue_bytes, count };
+/// "sessions", "attachments", "kernels", "kernel_threads", "queue_bytes".
+std::string_view to_string(daemon_limit l) noexcept;
+
 class registry final : public kernel_host {
  public:
   registry(asio::io_context& io, const daemon_config& cfg);
@@ -47,6 +53,17 @@ class registry final : public kernel_host {
   /// Counts a request refused for want of rights (control thread).
   void count_denied() noexcept { denied_.add(); }
   [[nodiscard]] std::uint64_t denied() const noexcept { return denied_.get(); }
+  /// Counts an operation refused at a bound and returns the limit_reached
+  /// error saying so (`what` names the bound and how to get under it).
+  error refuse_at(daemon_limit l, const std::string& what);
+  [[nodiscard]] std::uint64_t refused_at(daemon_limit l) const noexcept {
+    return limit_refusals_[static_cast<std::size_t>(l)].get();
+  }
+  /// Clients connected (the control server keeps it up to date).
+  void note_sessions(std::size_t n) noexcept { sessions_ = n; }
+  [[nodiscard]] std::size_t sessions() const noexcept { return sessions_; }
+  /// Attachments open on every kernel (control thread).
+  [[nodiscard]] std::size_t attachment_count() const;
   [[nodiscard]] const daemon_config& config() const noexcept { return cfg_; }
 
   // ---- pools ----
@@ -119,6 +136,8 @@ class registry final : public kernel_host {
   std::vector<std::function<void()>> on_empty_;  // terminate_all waiters
   std::optional<std::uint32_t> admin_gid_;
   published_counter denied_;
+  std::size_t sessions_ = 0;
+  std::array<published_counter, static_cast<std::size_t>(daemon_limit::count)> limit_refusals_;
 };
 
 /// Checks a kernel id: 1-128 characters of [A-Za-z0-9_.:-].

@@ -127,25 +127,27 @@ flatbuffers::Offset<wire::KernelInfo> kernel_info(flatbuffers::FlatBufferBuilder
   kb.add_owner_uid(k.owner_uid);
   kb.add_access(access);
   kb.add_denied(k.denied);
+  kb.add_stuck(k.stuck);
   return kb.Finish();
 }
 
-frame kernel_list_reply(std::uint64_t rid, const std::vector<kernel_snapshot>& kernels) {
+frame kernel_list_reply(std::uint64_t rid, const std::vector<kernel_snapshot>& kernels, bool more) {
   return response_with(rid, [&](flatbuffers::FlatBufferBuilder& b) {
     std::vector<flatbuffers::Offset<wire::KernelInfo>> infos;
     for (const auto& k : kernels) infos.push_back(kernel_info(b, k));
     return std::pair{wire::ResponseBody::KernelListReply,
-                     wire::CreateKernelListReply(b, b.CreateVector(infos)).Union()};
+                     wire::CreateKernelListReply(b, b.CreateVector(infos), more).Union()};
   });
 }
 
-frame metrics_reply(std::uint64_t rid, const std::vector<kernel_snapshot>& kernels, const std::string& text) {
+frame metrics_reply(std::uint64_t rid, const std::vector<kernel_snapshot>& kernels, std::string_view text, bool more,
+                    std::uint64_t text_bytes) {
   return response_with(rid, [&](flatbuffers::FlatBufferBuilder& b) {
     std::vector<flatbuffers::Offset<wire::KernelInfo>> infos;
     for (const auto& k : kernels) infos.push_back(kernel_info(b, k));
     const auto vec = b.CreateVector(infos);
-    const auto t = b.CreateString(text);
-    return std::pair{wire::ResponseBody::MetricsReply, wire::CreateMetricsReply(b, vec, t).Union()};
+    const auto t = b.CreateString(text.data(), text.size());
+    return std::pair{wire::ResponseBody::MetricsReply, wire::CreateMetricsReply(b, vec, t, more, text_bytes).Union()};
   });
 }
 

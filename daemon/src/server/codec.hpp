@@ -58,8 +58,10 @@ frame plugin_load_reply(std::uint64_t rid, const plugin_info& info);
 /// `live` holds the live kernel count of each plugin, in order.
 frame plugin_list_reply(std::uint64_t rid, const std::vector<plugin_info>& plugins,
                         const std::vector<std::uint32_t>& live);
-frame kernel_list_reply(std::uint64_t rid, const std::vector<kernel_snapshot>& kernels);
-frame metrics_reply(std::uint64_t rid, const std::vector<kernel_snapshot>& kernels, const std::string& text);
+frame kernel_list_reply(std::uint64_t rid, const std::vector<kernel_snapshot>& kernels, bool more = false);
+/// `text` is one page of a Prometheus text of `text_bytes` bytes in all.
+frame metrics_reply(std::uint64_t rid, const std::vector<kernel_snapshot>& kernels, std::string_view text,
+                    bool more = false, std::uint64_t text_bytes = 0);
 frame send_reply(std::uint64_t rid, std::uint64_t message_id);
 frame attach_reply(std::uint64_t rid, const attach_grant& grant, const launch_request& params);
 frame pool_list_reply(std::uint64_t rid, const pool_registry& pools);

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 
+#include "pdc/core/clock.hpp"
+#include "server/codec.hpp"
 #include "server/session.hpp"
 
 namespace pdc::daemon {
@@ -76,7 +78,7 @@ bool someone_listens(const sockaddr_un& addr) {
 }  // namespace
 
 control_server::control_server(asio::io_context& io, registry& reg, const daemon_config& cfg)
-    : io_(io), reg_(reg), cfg_(cfg), acceptor_(io) {}
+    : io_(io), reg_(reg), cfg_(cfg), acceptor_(io), backoff_(io) {}
 
 control_server::~control_server() {
   close_all();
@@ -135,11 +137,41 @@ void control_server::start() {
   accept();
 }
 
+void control_server::refuse_session(session::socket_type& sock) {
+  const auto frame = codec::response(
+      0, reg_.refuse_at(daemon_limit::sessions, "pdcd serves " + std::to_string(sessions_.size()) +
+                                                    " clients, its limit ([limits] max_sessions); try again later"));
+  (void)!::send(sock.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  asio::error_code ignored;
+  sock.close(ignored);
+  // One line per second at most: a client that reconnects in a loop must not flood the log.
+  const std::uint64_t now = now_ns();
+  if (now - last_refusal_log_ns_ >= 1'000'000'000) {
+    last_refusal_log_ns_ = now;
+    spdlog::warn("refusing connections: {} clients connected, the limit ([limits] max_sessions); {} refused so far",
+                 sessions_.size(), reg_.refused_at(daemon_limit::sessions));
+  }
+}
+
 void control_server::accept() {
   acceptor_.async_accept([this](const asio::error_code& ec, session::socket_type sock) {
     if (ec == asio::error::operation_aborted || !accepting_) return;
+    if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+        ec.value() == ENFILE) {
+      // Out of descriptors (or memory): accepting again at once would spin
+      // on the same error. Back off; the pending connections wait in the backlog.
+      ++accept_backoffs_;
+      spdlog::warn("accept failed: {}; pausing accepts for {} ms", ec.message(), k_accept_backoff_ms);
+      backoff_.expires_after(std::chrono::milliseconds(k_accept_backoff_ms));
+      backoff_.async_wait([this](const asio::error_code& e) {
+        if (!e && accepting_) accept();
+      });
+      return;
+    }
     if (ec) {
       spdlog::warn("accept failed: {}", ec.message());
+    } else if (sessions_.size() >= cfg_.limits.max_sessions) {
+      refuse_session(sock);
     } else {
       auto peer = credentials_of(sock.native_handle());
       if (!peer) {
@@ -154,6 +186,7 @@ void control_server::accept() {
                      peer->admin ? " (administrator)" : "");
         auto s = std::make_shared<session>(*this, std::move(sock), id, std::move(peer).value());
         sessions_.emplace(id, s);
+        reg_.note_sessions(sessions_.size());
         s->start();
       }
     }
@@ -163,6 +196,7 @@ void control_server::accept() {
 
 void control_server::stop_accepting() {
   accepting_ = false;
+  backoff_.cancel();
   if (acceptor_.is_open()) {
     asio::error_code ignored;
     acceptor_.close(ignored);
@@ -178,6 +212,7 @@ void control_server::close_all() {
 void control_server::on_session_closed(std::uint64_t id) {
   reg_.forget_session(id);
   sessions_.erase(id);
+  reg_.note_sessions(sessions_.size());
 }
 
 errc control_server::deliver(std::uint64_t session_id, const std::string& kernel_id, const envelope& env,

@@ -6,6 +6,7 @@
 #include <asio/basic_socket_acceptor.hpp>
 #include <asio/generic/seq_packet_protocol.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -45,7 +46,10 @@ class control_server final : public delivery_sink {
   [[nodiscard]] fd_closer& closer() noexcept { return closer_; }
 
  private:
+  static constexpr int k_accept_backoff_ms = 100;
+
   void accept();
+  void refuse_session(asio::generic::seq_packet_protocol::socket& sock);
 
   asio::io_context& io_;
   registry& reg_;
@@ -53,6 +57,9 @@ class control_server final : public delivery_sink {
   asio::basic_socket_acceptor<asio::generic::seq_packet_protocol> acceptor_;
   std::string path_;
   bool accepting_ = false;
+  asio::steady_timer backoff_;  // accept pauses after running out of descriptors
+  std::uint64_t accept_backoffs_ = 0;
+  std::uint64_t last_refusal_log_ns_ = 0;
   std::uint64_t next_session_id_ = 1;
   std::map<std::uint64_t, std::shared_ptr<session>> sessions_;
   fd_closer closer_;

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
+#include <iterator>
 
 #include "runtime/registry.hpp"
 #include "server/codec.hpp"
@@ -111,14 +113,40 @@ void on_terminate(registry& reg, request_port& port, const wire::Request& req) {
                 });
 }
 
-// The kernels a Status / List / Metrics request is about, as snapshots: all
-// that the peer may see (status right), or the one named.
+// A reply page stays well inside one packet (the socket buffers hold a
+// little more than two of the largest frames) and inside a client's receive
+// buffer, whatever the number of kernels.
+constexpr std::size_t k_page_bytes = 48 * 1024;
+
+// An upper bound of a snapshot's encoded size.
+std::size_t encoded_bound(const kernel_snapshot& s) {
+  std::size_t n =
+      1024 + s.kernel_id.size() + s.kernel_type.size() + s.plugin.size() + s.pool.size() + s.last_error.size();
+  for (const auto& a : s.access) n += a.size() + 8;
+  for (const auto& c : s.connections) n += c.size() + 8;
+  return n;
+}
+
+// One page of the kernels a Status / List / Metrics request is about, as
+// snapshots: those after `after` (by id) that the peer may see (status
+// right), or the one named. `more` says whether a next page has some.
 result<std::vector<kernel_snapshot>> snapshots(registry& reg, request_port& port, const wire::Request& req,
-                                               const std::string& id) {
+                                               const std::string& id, const std::string& after, bool& more) {
   std::vector<kernel_snapshot> out;
+  more = false;
   if (id.empty()) {
-    for (const auto& [kid, k] : reg.kernels()) {
-      if (k->permits(port.peer(), kernel_right::status)) out.push_back(k->snapshot());
+    std::size_t bytes = 0;
+    const auto& all = reg.kernels();
+    for (auto it = after.empty() ? all.begin() : all.upper_bound(after); it != all.end(); ++it) {
+      if (!it->second->permits(port.peer(), kernel_right::status)) continue;
+      auto s = it->second->snapshot();
+      const std::size_t size = encoded_bound(s);
+      if (!out.empty() && bytes + size > k_page_bytes) {
+        more = true;
+        break;
+      }
+      bytes += size;
+      out.push_back(std::move(s));
     }
     return out;
   }
@@ -131,23 +159,80 @@ result<std::vector<kernel_snapshot>> snapshots(registry& reg, request_port& port
 
 void on_list(registry& reg, request_port& port, const wire::Request& req) {
   std::string id;
-  if (req.body_type() == wire::RequestBody::Status) id = str(req.body_as_Status()->kernel_id());
-  auto ks = snapshots(reg, port, req, id);
+  std::string after;
+  if (req.body_type() == wire::RequestBody::Status) {
+    id = str(req.body_as_Status()->kernel_id());
+    after = str(req.body_as_Status()->after());
+  } else {
+    after = str(req.body_as_List()->after());
+  }
+  bool more = false;
+  auto ks = snapshots(reg, port, req, id, after, more);
   if (!ks && ks.code() == errc::permission_denied) return;  // answered
-  port.send(ks ? codec::kernel_list_reply(req.id(), *ks) : codec::response(req.id(), ks.err()));
+  port.send(ks ? codec::kernel_list_reply(req.id(), *ks, more) : codec::response(req.id(), ks.err()));
+}
+
+daemon_snapshot daemon_numbers(registry& reg) {
+  daemon_snapshot d{reg.denied(),
+                    reg.bytes_in_flight(),
+                    reg.config().max_in_flight_bytes,
+                    reg.kernels().size(),
+                    reg.pools().all().size(),
+                    reg.sessions(),
+                    reg.attachment_count(),
+                    {}};
+  for (std::size_t i = 0; i < static_cast<std::size_t>(daemon_limit::count); ++i) {
+    const auto l = static_cast<daemon_limit>(i);
+    d.limit_refusals.emplace_back(std::string(to_string(l)), reg.refused_at(l));
+  }
+  return d;
+}
+
+// Prometheus text is made whole at the first page (offset 0), kept by the
+// connection and handed out in pages: the pages of one text agree.
+void on_prometheus(registry& reg, request_port& port, const wire::Request& req, const wire::Metrics& m) {
+  std::string& text = port.pending_text();
+  const std::uint64_t offset = m.text_offset();
+  if (offset == 0) {
+    bool more = true;
+    std::string after;
+    std::vector<kernel_snapshot> all;
+    const std::string id = str(m.kernel_id());
+    while (more) {
+      auto ks = snapshots(reg, port, req, id, after, more);
+      if (!ks) {
+        if (ks.code() != errc::permission_denied) port.send(codec::response(req.id(), ks.err()));
+        return;
+      }
+      if (ks->empty()) break;
+      after = ks->back().kernel_id;
+      std::move(ks->begin(), ks->end(), std::back_inserter(all));
+    }
+    text = prometheus_text(all, daemon_numbers(reg));
+  } else if (offset >= text.size()) {
+    port.send(codec::response(req.id(), errc::invalid_argument,
+                              "metrics text offset " + std::to_string(offset) +
+                                  " is past the text this connection is reading (" + std::to_string(text.size()) +
+                                  " bytes); start again from offset 0"));
+    return;
+  }
+  const std::size_t total = text.size();
+  const std::size_t n = std::min<std::size_t>(k_page_bytes, total - offset);
+  const bool more = offset + n < total;
+  port.send(codec::metrics_reply(req.id(), {}, std::string_view(text).substr(offset, n), more, total));
+  if (!more) std::string().swap(text);  // read to the end: let it go
 }
 
 void on_metrics(registry& reg, request_port& port, const wire::Request& req) {
   const auto* m = req.body_as_Metrics();
-  auto ks = snapshots(reg, port, req, str(m->kernel_id()));
+  if (m->format() == wire::MetricsFormat::Prometheus) return on_prometheus(reg, port, req, *m);
+  bool more = false;
+  auto ks = snapshots(reg, port, req, str(m->kernel_id()), str(m->after()), more);
   if (!ks) {
     if (ks.code() != errc::permission_denied) port.send(codec::response(req.id(), ks.err()));
     return;
   }
-  const bool prom = m->format() == wire::MetricsFormat::Prometheus;
-  const daemon_snapshot d{reg.denied(), reg.bytes_in_flight(), reg.config().max_in_flight_bytes, reg.kernels().size(),
-                          reg.pools().all().size()};
-  port.send(codec::metrics_reply(req.id(), *ks, prom ? prometheus_text(*ks, d) : std::string()));
+  port.send(codec::metrics_reply(req.id(), *ks, {}, more));
 }
 
 void on_send(registry& reg, request_port& port, const wire::Request& req) {
@@ -210,6 +295,21 @@ void on_attach(registry& reg, request_port& port, const wire::Request& req) {
   auto k = reg.find(str(a->kernel_id()));
   if (!k) return port.send(codec::response(req.id(), k.err()));
   if (!require_right(reg, port, req, **k, kernel_right::attach)) return;
+  const auto& limits = reg.config().limits;
+  if (port.attachment_count() >= limits.max_attachments_per_session) {
+    return port.send(codec::response(
+        req.id(), reg.refuse_at(daemon_limit::attachments,
+                                "cannot attach to kernel '" + (*k)->id() + "': this connection holds " +
+                                    std::to_string(port.attachment_count()) +
+                                    " attachments, its limit ([limits] max_attachments_per_session); detach one")));
+  }
+  if (const auto all = reg.attachment_count(); all >= limits.max_attachments) {
+    return port.send(
+        codec::response(req.id(), reg.refuse_at(daemon_limit::attachments, "cannot attach to kernel '" + (*k)->id() +
+                                                                               "': pdcd has " + std::to_string(all) +
+                                                                               " attachments open, its limit ([limits] "
+                                                                               "max_attachments)")));
+  }
   auto grant = (*k)->attach(port.session_id(), a->request_ring_bytes(), a->reply_ring_bytes());
   if (!grant) return port.send(codec::response(req.id(), grant.err()));
   port.attached(grant->attachment_id, *k);

@@ -38,6 +38,10 @@ class request_port {
   virtual void attached(std::uint64_t attachment_id, std::weak_ptr<kernel> k) = 0;
   /// Forgets (and releases) one of them; false when it is not this connection's.
   virtual bool detach(std::uint64_t attachment_id) = 0;
+  /// The Prometheus text this connection is reading page by page.
+  [[nodiscard]] virtual std::string& pending_text() noexcept = 0;
+  /// Attachments this connection holds.
+  [[nodiscard]] virtual std::size_t attachment_count() const noexcept = 0;
   /// A handle for answers that come after the request returned; expired once the connection is gone.
   [[nodiscard]] virtual std::weak_ptr<request_port> weak_port() = 0;
 };

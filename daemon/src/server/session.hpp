@@ -47,6 +47,8 @@ class session final : public request_port, public std::enable_shared_from_this<s
   void hold_send(std::shared_ptr<kernel> k, queued_message m, std::uint64_t rid, bool ack) override;
   void attached(std::uint64_t attachment_id, std::weak_ptr<kernel> k) override;
   bool detach(std::uint64_t attachment_id) override;
+  [[nodiscard]] std::size_t attachment_count() const noexcept override { return attachments_.size(); }
+  [[nodiscard]] std::string& pending_text() noexcept override { return pending_text_; }
   [[nodiscard]] std::weak_ptr<request_port> weak_port() override { return weak_from_this(); }
 
  private:
@@ -94,6 +96,7 @@ class session final : public request_port, public std::enable_shared_from_this<s
   std::uint64_t generation_ = 0;
   asio::steady_timer block_timer_;
   std::uint64_t dropped_deliveries_ = 0;
+  std::string pending_text_;  // Prometheus text being read in pages
 };
 
 }  // namespace pdc::daemon

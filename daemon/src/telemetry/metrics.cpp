@@ -64,15 +64,22 @@ std::string prometheus_text(const std::vector<kernel_snapshot>& kernels, const d
       {"pdc_daemon_handover_limit_bytes", "gauge", "The hand-over's bound (max_in_flight_bytes)."},
       {"pdc_daemon_kernels", "gauge", "Kernels alive."},
       {"pdc_daemon_pools", "gauge", "Named thread pools."},
+      {"pdc_daemon_sessions", "gauge", "Clients connected."},
+      {"pdc_daemon_attachments", "gauge", "Attachments open."},
   };
   const std::uint64_t values[] = {daemon.denied, daemon.handover_bytes, daemon.handover_limit, daemon.kernels,
-                                  daemon.pools};
+                                  daemon.pools,  daemon.sessions,       daemon.attachments};
   for (std::size_t i = 0; i < std::size(gauges); ++i) {
     metric_header(out, gauges[i].name, gauges[i].type, gauges[i].help);
     out += gauges[i].name;
     out += ' ';
     out += std::to_string(values[i]);
     out += '\n';
+  }
+  metric_header(out, "pdc_daemon_limit_refusals_total", "counter",
+                "Operations refused at a bound of [limits] (label limit).");
+  for (const auto& [limit, count] : daemon.limit_refusals) {
+    sample(out, "pdc_daemon_limit_refusals_total", "limit=\"" + limit + "\"", static_cast<double>(count));
   }
   struct counter_def {
     const char* name;
@@ -107,6 +114,8 @@ std::string prometheus_text(const std::vector<kernel_snapshot>& kernels, const d
   for (const auto& k : kernels) {
     sample(out, "pdc_kernel_state", labels(k) + ",state=\"" + std::string(to_string(k.state)) + "\"", 1);
   }
+  metric_header(out, "pdc_kernel_stuck", "gauge", "1 when the kernel is terminating and a handler does not return.");
+  for (const auto& k : kernels) sample(out, "pdc_kernel_stuck", labels(k), k.stuck ? 1 : 0);
   const std::pair<const char*, histogram kernel_snapshot::*> latencies[] = {
       {"pdc_kernel_queue_wait_seconds", &kernel_snapshot::queue_wait},
       {"pdc_kernel_processing_seconds", &kernel_snapshot::processing},

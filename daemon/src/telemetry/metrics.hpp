@@ -18,6 +18,7 @@ struct kernel_snapshot {
   std::string plugin;
   kernel_tier tier = kernel_tier::async;
   kernel_state state = kernel_state::created;
+  bool stuck = false;  ///< Terminating, and a handler does not return.
   backpressure_policy policy = backpressure_policy::block;
   std::uint32_t capacity = 0;
   std::uint32_t max_message_bytes = 0;
@@ -51,6 +52,10 @@ struct daemon_snapshot {
   std::uint64_t handover_limit = 0;  ///< max_in_flight_bytes.
   std::uint64_t kernels = 0;
   std::uint64_t pools = 0;
+  std::uint64_t sessions = 0;
+  std::uint64_t attachments = 0;
+  /// Operations refused at each [limits] bound: (limit name, count).
+  std::vector<std::pair<std::string, std::uint64_t>> limit_refusals;
 };
 
 /// Prometheus text exposition (version 0.0.4) of every kernel's metrics and the daemon's gauges.
