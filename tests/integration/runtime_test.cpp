@@ -227,5 +227,38 @@ TEST(Runtime, AHandlerThatNeverReturnsDoesNotKeepSigtermWaiting) {
   EXPECT_NE(d.log().find("kernels still running a handler"), std::string::npos) << d.log();
 }
 
+TEST(Runtime, ATerminateWhoseHandlerNeverReturnsReportsTheKernelStuck) {
+  config_file cfg("drain_timeout_ms = 300\n");
+  daemon_process d{{"--config", cfg.path(), "--load", k_contract}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto c = connect(d, "stuck");
+  launch_options o;
+  o.kernel_type = "contract";
+  o.kernel_id = "stuck";
+  o.tier = kernel_tier::threaded;
+  ASSERT_TRUE(c.launch(o));
+  ASSERT_TRUE(c.activate("stuck"));
+  ASSERT_TRUE(c.send("stuck", bytes("sleep:600000")));
+  ASSERT_TRUE(wait_until([&] { return c.status("stuck")->messages_in == 1; }));
+
+  const auto r = c.terminate("stuck", false, 100);  // drains 100 ms, then the 2 s grace
+
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::timeout);
+  EXPECT_NE(r.err().what().find("kernel 'stuck' is stuck: a handler has not returned"), std::string::npos)
+      << r.err().what();
+  const auto s = c.status("stuck");
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->stuck);
+  EXPECT_EQ(s->state, kernel_state::terminating);
+  const auto m = c.metrics("stuck", metrics_format::prometheus);
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->text.find("pdc_kernel_stuck{kernel=\"stuck\""), std::string::npos);
+  EXPECT_NE(m->text.find("} 1\n", m->text.find("pdc_kernel_stuck{")), std::string::npos);
+  EXPECT_NE(d.log().find("the kernel is stuck"), std::string::npos) << d.log();
+  EXPECT_FALSE(c.request("stuck", bytes("x"), 1'000'000'000));  // it takes nothing new
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
 }  // namespace
 }  // namespace pdc::test

@@ -3,6 +3,8 @@
 // an io_context the test runs), answers caught by a fake port.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <asio/io_context.hpp>
 #include <chrono>
 #include <memory>
@@ -271,6 +273,118 @@ TEST_F(DispatchTest, TheLaunchingUidOwnsTheKernelWhateverTheRequestSays) {
 
   ASSERT_EQ(last_code(), errc::ok) << last_message();
   EXPECT_EQ(reg->kernels().at("e")->params().owner_uid, 777U);
+}
+
+TEST_F(DispatchTest, AListComesInPagesThatTogetherHoldEveryKernelOnce) {
+  for (int i = 0; i < 150; ++i) launch("echo", "k" + std::to_string(1000 + i), wire::Tier::Async);
+  ASSERT_EQ(reg->kernels().size(), 150U);
+
+  std::vector<std::string> seen;
+  int pages = 0;
+  for (std::string after;; ++pages) {
+    call(wire::RequestBody::List, [&](auto& b) { return wire::CreateList(b, b.CreateString(after)); });
+    ASSERT_EQ(last_code(), errc::ok);
+    ASSERT_LT(port->frames.back().size(), 64U * 1024);  // a page fits any client's buffer
+    const auto* reply = port->last()->body_as_KernelListReply();
+    for (const auto* k : *reply->kernels()) seen.push_back(k->kernel_id()->str());
+    if (!reply->more()) break;
+    after = seen.back();
+  }
+
+  EXPECT_GT(pages, 1);
+  ASSERT_EQ(seen.size(), 150U);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end());
+}
+
+TEST_F(DispatchTest, PrometheusTextComesInPagesOfOneText) {
+  for (int i = 0; i < 150; ++i) launch("echo", "k" + std::to_string(1000 + i), wire::Tier::Async);
+  std::string text;
+  std::uint64_t total = 0;
+  for (;;) {
+    call(wire::RequestBody::Metrics, [&](auto& b) {
+      return wire::CreateMetrics(b, b.CreateString(""), wire::MetricsFormat::Prometheus, b.CreateString(""),
+                                 text.size());
+    });
+    ASSERT_EQ(last_code(), errc::ok) << last_message();
+    const auto* reply = port->last()->body_as_MetricsReply();
+    text += reply->text()->str();
+    total = reply->text_bytes();
+    if (!reply->more()) break;
+  }
+
+  EXPECT_EQ(text.size(), total);
+  EXPECT_GT(total, 64U * 1024);
+  EXPECT_NE(text.find("pdc_kernel_processed_total{kernel=\"k1149\""), std::string::npos);
+  EXPECT_TRUE(port->text.empty());  // read to the end: the connection let it go
+  call(wire::RequestBody::Metrics, [&](auto& b) {
+    return wire::CreateMetrics(b, b.CreateString(""), wire::MetricsFormat::Prometheus, b.CreateString(""), 5);
+  });
+  EXPECT_EQ(last_code(), errc::invalid_argument);
+  EXPECT_NE(last_message().find("start again from offset 0"), std::string::npos);
+}
+
+TEST_F(DispatchTest, ALaunchBeyondTheKernelLimitIsRefusedNamingTheLimit) {
+  cfg.limits.max_kernels = 2;
+  launch("echo", "a", wire::Tier::Async);
+  launch("echo", "b", wire::Tier::Async);
+
+  launch("echo", "c", wire::Tier::Async);
+
+  EXPECT_EQ(last_code(), errc::limit_reached);
+  EXPECT_EQ(last_message(),
+            "cannot launch kernel 'c': pdcd runs 2 kernels, its limit ([limits] max_kernels); "
+            "terminate one first");
+  EXPECT_EQ(reg->refused_at(daemon_limit::kernels), 1U);
+  EXPECT_FALSE(reg->kernels().contains("c"));
+}
+
+TEST_F(DispatchTest, ALaunchWhoseQueueWouldExceedItsByteLimitIsRefused) {
+  cfg.limits.max_queue_bytes = 1 << 20;
+  call(wire::RequestBody::Launch, [&](auto& b) {
+    return wire::CreateLaunch(b, b.CreateString("echo"), b.CreateString("big"), wire::Tier::Async, 4096,
+                              wire::Backpressure::Block, 65536);
+  });
+
+  EXPECT_EQ(last_code(), errc::limit_reached);
+  EXPECT_NE(last_message().find("capacity 4096 x max_message_bytes 65536 = 268435456 bytes of queue, over the limit "
+                                "of 1048576 ([limits] max_queue_bytes)"),
+            std::string::npos)
+      << last_message();
+}
+
+TEST_F(DispatchTest, ThreadsBeyondTheLimitAreRefusedAndNamedPoolsCostNone) {
+  cfg.limits.max_kernel_threads = 3;
+  launch("echo", "t1", wire::Tier::Threaded);
+  launch("echo", "p1", wire::Tier::Pool, 2);
+  ASSERT_EQ(last_code(), errc::ok) << last_message();
+  launch("echo", "shared", wire::Tier::Pool, 2, "shared");  // the pool's threads, not the kernel's
+  ASSERT_EQ(last_code(), errc::ok) << last_message();
+
+  launch("echo", "t2", wire::Tier::Threaded);
+
+  EXPECT_EQ(last_code(), errc::limit_reached);
+  EXPECT_EQ(last_message(),
+            "cannot launch kernel 't2': it needs 1 thread(s) and kernels hold 3 of the 3 allowed "
+            "([limits] max_kernel_threads)");
+}
+
+TEST_F(DispatchTest, AnAttachBeyondTheConnectionsLimitIsRefused) {
+  cfg.limits.max_attachments_per_session = 1;
+  launch("echo", "e", wire::Tier::Async);
+  auto attach = [&] {
+    call(wire::RequestBody::Attach, [](auto& b) { return wire::CreateAttach(b, b.CreateString("e")); });
+  };
+  attach();
+  ASSERT_EQ(last_code(), errc::ok) << last_message();
+
+  attach();
+
+  EXPECT_EQ(last_code(), errc::limit_reached);
+  EXPECT_EQ(last_message(),
+            "cannot attach to kernel 'e': this connection holds 1 attachments, its limit ([limits] "
+            "max_attachments_per_session); detach one");
+  EXPECT_EQ(reg->attachment_count(), 1U);
 }
 
 TEST_F(DispatchTest, ARequestWithoutABodyIsRefused) {
