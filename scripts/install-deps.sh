@@ -10,6 +10,8 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy
+  # libFuzzer and the sanitizer runtimes for clang (scripts/fuzz.sh).
+  libclang-rt-14-dev libfuzzer-14-dev
   # Optional rows of pdc-bench tiers: Eclipse iceoryx, the peer pdc is measured against.
   libiceoryx-posh-dev iceoryx
 )

@@ -49,6 +49,17 @@ result<attachment_daemon_view> attachment_daemon_view::create(const std::string&
 
 result<attachment_daemon_view> attachment_daemon_view::adopt(segment seg) {
   if (auto ok_layout = check_layout(seg); !ok_layout) return std::move(ok_layout).err();
+  // The indices were in shared memory a client could write: the views start
+  // from them, so they must be aligned and at most one capacity apart.
+  for (const std::uint32_t r : {k_attachment_request_ring, k_attachment_reply_ring}) {
+    const ring_control* c = seg.control(r);
+    const std::uint64_t w = c->write_pos.load(std::memory_order_acquire);
+    const std::uint64_t rd = c->read_pos.load(std::memory_order_acquire);
+    if (((w | rd) & (k_record_align - 1)) != 0 || w - rd > seg.ring(r).capacity_bytes) {
+      return make_error(errc::corrupt_segment, "attachment segment has ring indices that cannot be right (write " +
+                                                   std::to_string(w) + ", read " + std::to_string(rd) + ")");
+    }
+  }
   auto* ctl = control_of(seg);
   return attachment_daemon_view(std::move(seg), ctl);
 }

@@ -109,5 +109,20 @@ TEST(Attachment, ClosingTellsTheOtherSideWhy) {
   EXPECT_EQ(client.requests().consumer_close_reason(), 10U);
 }
 
+TEST(Attachment, AdoptingASegmentWithImpossibleIndicesIsRefused) {
+  auto sut = make_sut();
+  auto client = client_of(sut);
+  auto* ctl = client.seg().control(k_attachment_request_ring);
+  ctl->read_pos.store(3, std::memory_order_relaxed);  // off the record alignment, as a hostile client may leave it
+  auto seg = segment::open(::dup(sut.seg().fd()));
+  ASSERT_TRUE(seg);
+
+  auto adopted = attachment_daemon_view::adopt(std::move(seg).value());
+
+  ASSERT_FALSE(adopted);
+  EXPECT_EQ(adopted.code(), errc::corrupt_segment);
+  EXPECT_NE(adopted.err().what().find("ring indices that cannot be right (write 0, read 3)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace pdc

@@ -197,6 +197,16 @@ TEST_F(RingTest, CorruptRecordHeaderIsReportedNotFollowed) {
   EXPECT_EQ(consumer_.try_peek().status, errc::corrupt_segment);
 }
 
+// Found by fuzzing: a consumer built over a read index off the record
+// alignment read a header past the end of the data area.
+TEST_F(RingTest, AReadIndexOffTheRecordAlignmentIsCorruptionNotARead) {
+  seg_.control(0)->read_pos.store(4096 - 2, std::memory_order_relaxed);
+  seg_.control(0)->write_pos.store(4096 + 64, std::memory_order_relaxed);
+  ring_consumer consumer = seg_.consumer(0);
+
+  EXPECT_EQ(consumer.try_peek().status, errc::corrupt_segment);
+}
+
 TEST_F(RingTest, ClosedFlagsAreVisibleToThePeer) {
   EXPECT_FALSE(consumer_.producer_closed());
   producer_.close();

@@ -163,6 +163,16 @@ result<std::vector<kernel_type_entry>> read_kernel_types(const pdc_plugin_descri
 
 }  // namespace
 
+result<checked_descriptor> check_descriptor(const pdc_plugin_descriptor* raw, const std::string& path) {
+  const refusal refuse(path);
+  auto descriptor = read_descriptor(raw, refuse);
+  if (!descriptor) return std::move(descriptor).err();
+  auto types = read_kernel_types(*descriptor, refuse);
+  if (!types) return std::move(types).err();
+  return checked_descriptor{descriptor->name, descriptor->version == nullptr ? "" : descriptor->version,
+                            std::move(types).value()};
+}
+
 loaded_plugin::loaded_plugin(void* handle, std::string name, std::string version, std::string path,
                              std::vector<kernel_type_entry> types)
     : handle_(handle),
@@ -202,15 +212,12 @@ result<plugin_info> plugin_loader::load(const std::string& path) {
   // POSIX guarantees a data pointer from dlsym converts to a function pointer.
   const auto entry = reinterpret_cast<pdc_plugin_entry_fn>(sym);
 
-  auto descriptor = read_descriptor(entry(host_), refuse);
-  if (!descriptor) return std::move(descriptor).err();
-  auto types = read_kernel_types(*descriptor, refuse);
-  if (!types) return std::move(types).err();
+  auto checked = check_descriptor(entry(host_), path);
+  if (!checked) return std::move(checked).err();
 
   // A plugin that passed every check from here on owns the handle.
-  std::shared_ptr<const loaded_plugin> plugin(
-      new loaded_plugin(handle.get(), descriptor->name, descriptor->version == nullptr ? "" : descriptor->version, path,
-                        std::move(types).value()));
+  std::shared_ptr<const loaded_plugin> plugin(new loaded_plugin(
+      handle.get(), std::move(checked->name), std::move(checked->version), path, std::move(checked->types)));
   handle.release();
   if (auto free = check_names_free(*plugin); !free) return refuse(free.code(), free.err().message);
 

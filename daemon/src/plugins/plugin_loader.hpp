@@ -75,6 +75,17 @@ class loaded_plugin {
   std::vector<kernel_type_entry> types_;
 };
 
+/// What a plugin's descriptor says, once checked.
+struct checked_descriptor {
+  std::string name;
+  std::string version;
+  std::vector<kernel_type_entry> types;  ///< Their `plugin` is not set yet.
+};
+/// Checks the descriptor a plugin's entry point returned (versions, sizes,
+/// names, handlers, tiers, flags) and copies what it describes; the refusal
+/// names `path`. Reads no more of the plugin's structs than they declare.
+result<checked_descriptor> check_descriptor(const pdc_plugin_descriptor* raw, const std::string& path);
+
 /// Loads, indexes and unloads kernel plugins. Not thread-safe: the daemon
 /// calls it from its control thread only (kernel_type_refs may be dropped on any thread).
 class plugin_loader {

@@ -220,6 +220,12 @@ class ring_consumer {
   read_slot try_peek() noexcept {
     for (;;) {
       if (read_local_ == write_cache_) {
+        // A read index off the record alignment (a segment adopted from
+        // shared memory someone else wrote) would make the header read run
+        // past the data area. Checked here, before the first header read:
+        // read_local_ only ever moves by aligned amounts afterwards. Found
+        // by fuzzing (docs/security.md).
+        if ((read_local_ & (k_record_align - 1)) != 0) return {errc::corrupt_segment, {}};
         // SYNC: write_pos — acquire pairs with the producer's commit(), so the
         // record bytes up to write_pos are visible.
         write_cache_ = ctl_->write_pos.load(std::memory_order_acquire);
