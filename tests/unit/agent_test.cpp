@@ -82,6 +82,21 @@ TEST_F(agent_test, AVolatilePayloadTypeReadsTheSharedBytesInPlace) {
   EXPECT_EQ(after, "tampered");  // what it opted into: the client's live bytes
 }
 
+// A client can make a handler log per message: a kernel writes at most
+// k_log_lines_per_second lines a second, and says how many it left out.
+TEST_F(agent_test, AKernelsLogLinesAreBoundedPerSecondAndTheRestCounted) {
+  launch();
+  std::uint64_t suppressed = 0;
+  int allowed = 0;
+  for (int i = 0; i < 60; ++i) allowed += sut->take_log_line(5'000'000'000, suppressed) ? 1 : 0;
+
+  EXPECT_EQ(allowed, static_cast<int>(kernel::k_log_lines_per_second));
+  ASSERT_TRUE(sut->take_log_line(6'000'000'000, suppressed));  // the next second
+  EXPECT_EQ(suppressed, 10U);
+  ASSERT_TRUE(sut->take_log_line(6'000'000'001, suppressed));
+  EXPECT_EQ(suppressed, 0U);
+}
+
 TEST_F(agent_test, ParksWhenIdleAndAClientCommitRingsItsDoorbell) {
   launch();
   auto client = attach();

@@ -53,6 +53,21 @@ std::uint64_t kernel::uptime_ns() const noexcept {
   return started_ns_ == 0 ? 0 : now_ns() - started_ns_;
 }
 
+bool kernel::take_log_line(std::uint64_t now, std::uint64_t& suppressed) const {
+  std::lock_guard lock(log_mu_);
+  if (now - log_window_ns_ >= 1'000'000'000) {
+    log_window_ns_ = now;
+    log_lines_ = 0;
+  }
+  if (log_lines_ >= k_log_lines_per_second) {
+    ++log_suppressed_;
+    return false;
+  }
+  ++log_lines_;
+  suppressed = std::exchange(log_suppressed_, 0);
+  return true;
+}
+
 void kernel::set_error(std::string text) {
   // Kept short: it travels in every status and list page.
   constexpr std::size_t k_max_error_bytes = 1024;

@@ -91,6 +91,12 @@ class kernel : public std::enable_shared_from_this<kernel> {
   /// stuck in a handler that does not return: `done` then runs only once
   /// the handler returns, which may be never.
   void on_stuck(std::function<void()> notice) { on_stuck_ = std::move(notice); }
+  /// Log lines a kernel may write per second; beyond, they are counted and
+  /// summed up in one line when the next second allows one.
+  static constexpr std::uint32_t k_log_lines_per_second = 50;
+  /// True when the kernel may log one more line now (any thread); `suppressed`
+  /// is set to the lines refused since the last one allowed.
+  bool take_log_line(std::uint64_t now_ns, std::uint64_t& suppressed) const;
   /// A handler did not return within the grace after the kernel was halted.
   [[nodiscard]] bool stuck() const noexcept { return stuck_.load(std::memory_order_relaxed); }
   /// A terminating kernel stops draining `timeout_ns` from now at the
@@ -165,6 +171,12 @@ class kernel : public std::enable_shared_from_this<kernel> {
   std::function<void(result<void>)> terminate_done_;
   std::function<void()> on_stuck_;
   std::atomic<bool> stuck_{false};
+
+  // A client can make a handler log per message it sends: bounded per second.
+  mutable std::mutex log_mu_;
+  mutable std::uint64_t log_window_ns_ = 0;   // guarded by log_mu_
+  mutable std::uint32_t log_lines_ = 0;       // guarded by log_mu_
+  mutable std::uint64_t log_suppressed_ = 0;  // guarded by log_mu_
 
   mutable std::mutex error_mu_;
   std::string last_error_;  // guarded by error_mu_

@@ -9,6 +9,7 @@
 #include <set>
 #include <utility>
 
+#include "pdc/core/clock.hpp"
 #include "plugins/plugin_policy.hpp"
 #include "runtime/host_api.hpp"
 
@@ -442,6 +443,12 @@ void registry::log(const kernel& k, int level, std::string_view text) {
                    : level >= PDC_LOG_WARN ? spdlog::level::warn
                    : level >= PDC_LOG_INFO ? spdlog::level::info
                                            : spdlog::level::debug;
+  std::uint64_t suppressed = 0;
+  if (!k.take_log_line(now_ns(), suppressed)) return;
+  if (suppressed != 0) {
+    spdlog::warn("[{}] {} log lines suppressed (more than {} a second)", k.id(), suppressed,
+                 kernel::k_log_lines_per_second);
+  }
   spdlog::log(lvl, "[{}] {}", k.id(), text);
 }
 
