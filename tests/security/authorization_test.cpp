@@ -5,7 +5,9 @@
 // they are skipped, saying why.
 #include <grp.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -257,6 +259,63 @@ TEST_F(PluginFolderTest, ASafeFileInAPluginFolderLoadsByNameOrByAbsolutePath) {
   auto by_path = admin_->plugin_load(plugin_);
   ASSERT_TRUE(by_path) << by_path.err().what();
   EXPECT_EQ(by_path->path, plugin_);
+}
+
+// The socket's folder (docs/security.md, "The socket").
+TEST(SocketFolder, AFolderPdcdCreatesIsPrivate) {
+  temp_dir base;
+  const std::string sock = base.path() + "/made/pdcd.sock";
+  daemon_process d({}, sock);
+  ASSERT_TRUE(d.ready()) << d.log();
+
+  struct stat st {};
+  ASSERT_EQ(::stat((base.path() + "/made").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700U);
+  ASSERT_EQ(::lstat(sock.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0660U);  // created so, not chmod-ed later
+}
+
+TEST(SocketFolder, AFolderOthersMayWriteIsRefused) {
+  temp_dir base;
+  ::chmod(base.path().c_str(), 0777);
+  daemon_process d({}, base.path() + "/pdcd.sock");
+
+  EXPECT_TRUE(wait_until([&] { return d.exited(); }));
+  EXPECT_EQ(d.exit_code(), 1);
+  EXPECT_NE(d.log().find("is writable by its group or others, who could replace the socket; refused"),
+            std::string::npos)
+      << d.log();
+}
+
+TEST(SocketFolder, AStickyFolderSuchAsTmpIsAccepted) {
+  temp_dir base;
+  ::chmod(base.path().c_str(), 01777);
+  daemon_process d({}, base.path() + "/pdcd.sock");
+
+  EXPECT_TRUE(d.ready()) << d.log();
+}
+
+TEST(SocketFolder, ASocketAnotherUserLeftAtThePathIsNotReplaced) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root: the other user's socket is made with setuid";
+  temp_dir base;
+  ::chmod(base.path().c_str(), 01777);
+  const std::string sock = base.path() + "/pdcd.sock";
+  const std::string made = run_as(k_nobody, k_nobody, {}, [&] {
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+    return std::string(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ? "bound" : "bind failed");
+  });
+  ASSERT_EQ(made, "bound");
+
+  daemon_process d({}, sock);
+
+  EXPECT_TRUE(wait_until([&] { return d.exited(); }));
+  EXPECT_EQ(d.exit_code(), 1);
+  EXPECT_NE(d.log().find("is a socket of uid 65534, neither root nor pdcd's user; refusing to use or replace it"),
+            std::string::npos)
+      << d.log();
 }
 
 }  // namespace

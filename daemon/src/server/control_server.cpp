@@ -36,7 +36,8 @@ result<sockaddr_un> unix_address(const std::string& path) {
 
 // The socket's folder: made 0700 when missing; refused when someone other
 // than root or pdcd's user owns it, or others may write it (they could put
-// their own socket in pdcd's place).
+// their own socket in pdcd's place), unless it is sticky (/tmp): there
+// nobody may remove or rename what another user made.
 result<void> prepare_socket_folder(const std::filesystem::path& dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) != 0) {
@@ -58,7 +59,7 @@ result<void> prepare_socket_folder(const std::filesystem::path& dir) {
                                                    std::to_string(st.st_uid) +
                                                    ", neither root nor pdcd's user; refused");
   }
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
     return make_error(errc::permission_denied, "socket folder " + dir.string() +
                                                    " is writable by its group or others, who could replace the "
                                                    "socket; refused");
@@ -94,6 +95,11 @@ result<void> control_server::listen(const std::string& path) {
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
       return make_error(errc::already_exists, path + " exists and is not a socket; refusing to replace it");
+    }
+    if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
+      // In a shared folder someone else made it: clients would reach them, not pdcd.
+      return make_error(errc::permission_denied, path + " is a socket of uid " + std::to_string(st.st_uid) +
+                                                     ", neither root nor pdcd's user; refusing to use or replace it");
     }
     if (someone_listens(*addr)) {
       return make_error(errc::already_exists, "another pdcd is already listening on " + path);
