@@ -1,5 +1,6 @@
 #include "commands.hpp"
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -75,7 +76,8 @@ CLI::App* command_set::leaf(CLI::App& parent, const char* name, const char* desc
 void command_set::add_plugin_commands(CLI::App& app) {
   auto* plugin = app.add_subcommand("plugin", "Load, list and unload kernel plugins");
   plugin->require_subcommand(1);
-  leaf(*plugin, "load", "Load a plugin .so (path as seen by pdcd)", which::plugin_load)
+  leaf(*plugin, "load", "Load a plugin .so: a file name in pdcd's plugin folders, or a path inside one",
+       which::plugin_load)
       ->add_option("path", target_, "Plugin file")
       ->required();
   leaf(*plugin, "list", "List loaded plugins", which::plugin_list);
@@ -235,7 +237,14 @@ result<void> command_set::print_done(context& ctx, const std::string& verb, cons
 
 result<void> command_set::run_plugin(context& ctx) {
   if (chosen_ == which::plugin_load) {
-    auto p = ctx.session.plugin_load(target_);
+    // A path with a folder is the caller's: made absolute here, since pdcd
+    // refuses relative ones (its working folder is not the caller's).
+    std::string path = target_;
+    if (path.find('/') != std::string::npos && path.front() != '/') {
+      std::error_code ec;
+      path = std::filesystem::absolute(path, ec).lexically_normal().string();
+    }
+    auto p = ctx.session.plugin_load(path);
     if (!p) return std::move(p).err();
     if (ctx.json) {
       print_json_value(ctx, *p);
