@@ -17,42 +17,11 @@
 #include "app/config.hpp"
 #include "runtime/registry.hpp"
 #include "server/dispatch.hpp"
+#include "unit/fake_port.hpp"
 
 namespace {
 
 using namespace pdc::daemon;
-
-class fuzz_port final : public request_port, public std::enable_shared_from_this<fuzz_port> {
- public:
-  [[nodiscard]] std::uint64_t session_id() const noexcept override { return 1; }
-  [[nodiscard]] const peer_credentials& peer() const noexcept override { return who; }
-  void send(flatbuffers::DetachedBuffer frame, std::vector<int> fds) override {
-    for (int fd : fds) ::close(fd);
-    frames += frame.size() != 0 ? 1 : 0;
-  }
-  void hold_send(std::shared_ptr<kernel> /*k*/, pdc::daemon::queued_message /*m*/, std::uint64_t /*rid*/,
-                 bool /*ack*/) override {}
-  void attached(std::uint64_t attachment_id, std::weak_ptr<kernel> k) override {
-    attachments.emplace_back(attachment_id, std::move(k));
-  }
-  bool detach(std::uint64_t attachment_id) override {
-    for (auto it = attachments.begin(); it != attachments.end(); ++it) {
-      if (it->first != attachment_id) continue;
-      if (auto k = it->second.lock()) k->detach(attachment_id);
-      attachments.erase(it);
-      return true;
-    }
-    return false;
-  }
-  [[nodiscard]] std::size_t attachment_count() const noexcept override { return attachments.size(); }
-  [[nodiscard]] std::string& pending_text() noexcept override { return text; }
-  [[nodiscard]] std::weak_ptr<request_port> weak_port() override { return weak_from_this(); }
-
-  peer_credentials who{0, 0, 1, {}, true};
-  std::size_t frames = 0;
-  std::string text;
-  std::vector<std::pair<std::uint64_t, std::weak_ptr<kernel>>> attachments;
-};
 
 struct world {
   world() {
@@ -76,7 +45,7 @@ struct world {
   asio::io_context io;
   daemon_config cfg;
   std::unique_ptr<registry> reg;
-  std::shared_ptr<fuzz_port> port = std::make_shared<fuzz_port>();
+  std::shared_ptr<fake_port> port = std::make_shared<fake_port>();
 };
 
 }  // namespace
@@ -84,8 +53,10 @@ struct world {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static world w;
   if (size < 1) return 0;
-  w.port->who.admin = (data[0] & 1) != 0;
-  w.port->who.uid = w.port->who.admin ? 0 : 4242;
+  w.port->credentials.admin = (data[0] & 1) != 0;
+  w.port->credentials.uid = w.port->credentials.admin ? 0 : 4242;
+  w.port->frames.clear();
+  w.port->held.clear();
   // Aligned, as the session's receive buffer is.
   static std::vector<std::uint8_t> rx;
   rx.assign(data + 1, data + size);
@@ -97,5 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   dispatch(*w.reg, *w.port, *pdc::wire::GetRequest(frame));
   w.io.restart();
   w.io.poll();  // the control thread's follow-ups (deliveries, terminates)
+  // Each input starts from the same connection state.
+  while (!w.port->attachments.empty()) w.port->detach(w.port->attachments.front().first);
   return 0;
 }

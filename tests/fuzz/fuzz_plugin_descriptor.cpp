@@ -14,9 +14,12 @@
 #include <string>
 #include <vector>
 
+#include "fuzz_input.hpp"
 #include "plugins/plugin_loader.hpp"
 
 namespace {
+
+using pdc::fuzz::take;
 
 int fake_create(pdc_kernel_ctx*, const char*, void**) {
   return 0;
@@ -31,16 +34,6 @@ int fake_run(void*, pdc_kernel_ctx*) {
 
 constexpr std::size_t k_max_struct = 4096;
 constexpr std::size_t k_max_types = 1024;
-
-template <typename T>
-T take(const std::uint8_t*& p, std::size_t& left) {
-  T v{};
-  const std::size_t n = left < sizeof(T) ? left : sizeof(T);
-  std::memcpy(&v, p, n);
-  p += n;
-  left -= n;
-  return v;
-}
 
 }  // namespace
 

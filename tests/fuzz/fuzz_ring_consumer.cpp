@@ -11,9 +11,12 @@
 #include <memory>
 #include <new>
 
+#include "fuzz_input.hpp"
 #include "pdc/core/spsc_ring.hpp"
 
 namespace {
+
+using pdc::fuzz::take;
 
 constexpr std::uint64_t k_capacity = 4096;
 
@@ -21,16 +24,6 @@ struct ring_memory {
   pdc::ring_control ctl{};
   alignas(pdc::k_ring_line) std::byte data[k_capacity];
 };
-
-template <typename T>
-T take(const std::uint8_t*& p, std::size_t& left) {
-  T v{};
-  const std::size_t n = left < sizeof(T) ? left : sizeof(T);
-  std::memcpy(&v, p, n);
-  p += n;
-  left -= n;
-  return v;
-}
 
 }  // namespace
 

@@ -208,19 +208,24 @@ TEST(Runtime, SigtermDrainsEveryKernelAndExitsZero) {
   EXPECT_NE(log.find("kernel 'two' terminated (1 processed"), std::string::npos) << log;
 }
 
+// Launches a threaded contract kernel `id` and keeps its handler busy for ten minutes.
+void busy_for_ever(client& c, const std::string& id) {
+  launch_options o;
+  o.kernel_type = "contract";
+  o.kernel_id = id;
+  o.tier = kernel_tier::threaded;
+  ASSERT_TRUE(c.launch(o));
+  ASSERT_TRUE(c.activate(id));
+  ASSERT_TRUE(c.send(id, bytes("sleep:600000")));
+  ASSERT_TRUE(wait_until([&] { return c.status(id)->messages_in == 1; }));
+}
+
 TEST(Runtime, AHandlerThatNeverReturnsDoesNotKeepSigtermWaiting) {
   config_file cfg("drain_timeout_ms = 300\n");
   daemon_process d{{"--config", cfg.path(), "--load", k_contract}};
   ASSERT_TRUE(d.ready()) << d.log();
   auto c = connect(d, "stuck");
-  launch_options o;
-  o.kernel_type = "contract";
-  o.kernel_id = "stuck";
-  o.tier = kernel_tier::threaded;
-  ASSERT_TRUE(c.launch(o));
-  ASSERT_TRUE(c.activate("stuck"));
-  ASSERT_TRUE(c.send("stuck", bytes("sleep:600000")));
-  ASSERT_TRUE(wait_until([&] { return c.status("stuck")->messages_in == 1; }));
+  ASSERT_NO_FATAL_FAILURE(busy_for_ever(c, "stuck"));
 
   EXPECT_EQ(d.stop(SIGTERM), 0);
 
@@ -232,14 +237,7 @@ TEST(Runtime, ATerminateWhoseHandlerNeverReturnsReportsTheKernelStuck) {
   daemon_process d{{"--config", cfg.path(), "--load", k_contract}};
   ASSERT_TRUE(d.ready()) << d.log();
   auto c = connect(d, "stuck");
-  launch_options o;
-  o.kernel_type = "contract";
-  o.kernel_id = "stuck";
-  o.tier = kernel_tier::threaded;
-  ASSERT_TRUE(c.launch(o));
-  ASSERT_TRUE(c.activate("stuck"));
-  ASSERT_TRUE(c.send("stuck", bytes("sleep:600000")));
-  ASSERT_TRUE(wait_until([&] { return c.status("stuck")->messages_in == 1; }));
+  ASSERT_NO_FATAL_FAILURE(busy_for_ever(c, "stuck"));
 
   const auto r = c.terminate("stuck", false, 100);  // drains 100 ms, then the 2 s grace
 

@@ -131,7 +131,11 @@ void agent::note_broken(attachment_source& src, const char* why) {
   // Let go of it at the next apply_changes() (own thread: relaxed).
   changed_.store(true, std::memory_order_relaxed);
   if (why != nullptr) {
-    kernel_->host().log(*kernel_, PDC_LOG_ERROR, "attachment " + std::to_string(src.id) + " " + why + "; detaching it");
+    // A corrupt ring: counted with the malformed records, logged once (the attachment goes).
+    counters_.malformed.add();
+    const std::string text = "attachment " + std::to_string(src.id) + " " + why + "; detaching it";
+    kernel_->set_error(text);
+    kernel_->host().log(*kernel_, PDC_LOG_ERROR, text);
   }
 }
 
