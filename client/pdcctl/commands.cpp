@@ -97,6 +97,11 @@ void command_set::add_lifecycle_commands(CLI::App& app) {
   launch->add_option("--backpressure", backpressure_name_, choices_of(k_all_backpressure_policies))
       ->check(CLI::IsMember(names_of(k_all_backpressure_policies)))
       ->capture_default_str();
+  launch->add_option("--isolation", isolation_name_,
+                     "Where its handlers run: none (inside pdcd) or process (a supervised host process that "
+                     "restarts alone when it crashes)")
+      ->check(CLI::IsMember(names_of(k_all_isolations)))
+      ->capture_default_str();
   launch->add_option("--max-message", launch_.max_message_bytes, "Largest payload, bytes (0: daemon default)");
   launch->add_option("--block-timeout", launch_.block_timeout_ms, "Wait limit for block, ms (0: daemon default)");
   launch->add_option("--workers", launch_.workers,
@@ -167,6 +172,9 @@ result<void> command_set::prepare() {
     if (!policy) return std::move(policy).err();
     launch_.tier = *tier;
     launch_.backpressure = *policy;
+    auto isolation = parse_isolation(isolation_name_);
+    if (!isolation) return std::move(isolation).err();
+    launch_.isolation = *isolation;
     launch_.latency_metrics = !no_latency_metrics_;
   }
   if (chosen_ != which::send) return ok();

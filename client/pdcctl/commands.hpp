@@ -77,6 +77,7 @@ class command_set {
   std::string kernel_id_;
   std::string tier_name_ = "async";
   std::string backpressure_name_ = "block";
+  std::string isolation_name_ = "none";
   launch_options launch_;
   bool drop_ = false;
   std::uint32_t terminate_timeout_ms_ = 5000;

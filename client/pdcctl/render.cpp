@@ -123,6 +123,18 @@ std::string render_status_table(std::span<const kernel_info> kernels) {
   return t.render();
 }
 
+namespace {
+std::string isolation_text(const kernel_info& k) {
+  if (k.isolation == kernel_isolation::none) return "none (inside pdcd)";
+  std::string out = "process";
+  out += k.host_pid > 0 ? " (host pid " + std::to_string(k.host_pid) + ")" : " (no host running)";
+  out += ", " + std::to_string(k.restarts) + (k.restarts == 1 ? " restart" : " restarts");
+  if (!k.last_exit.empty()) out += ", last host ended by " + k.last_exit;
+  if (k.recovery_ns != 0) out += ", recovered in " + format_duration_ns(k.recovery_ns);
+  return out;
+}
+}  // namespace
+
 std::string render_kernel_detail(const kernel_info& k) {
   const std::vector<std::pair<std::string, std::string>> fields{
       {"kernel", k.kernel_id},
@@ -130,6 +142,7 @@ std::string render_kernel_detail(const kernel_info& k) {
       {"state", std::string(to_string(k.state)) + (k.stuck ? " (stuck: a handler does not return)" : "")},
       {"tier", std::string(to_string(k.tier)) + (k.pool.empty() ? "" : " (pool " + k.pool + ")") + ", " +
                    std::to_string(k.workers) + (k.workers == 1 ? " worker" : " workers")},
+      {"isolation", isolation_text(k)},
       {"backpressure", std::string(to_string(k.backpressure))},
       {"queue", queue_text(k) + " messages"},
       {"max message", std::to_string(k.max_message_bytes) + " bytes"},

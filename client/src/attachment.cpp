@@ -482,8 +482,11 @@ result<received_message> attachment::request(std::span<const std::byte> payload,
     auto env = s.parse(*record);
     if (!env) return std::move(env).err();
     const bool answers = (env->flags() & k_envelope_flag_reply) != 0 && env->correlation_id() == *sent;
+    // A restart notice: the host that had the request died; it will never be answered.
+    const bool restarted = (env->flags() & k_envelope_flag_restarted) != 0;
     auto m = s.to_message(*env, *record);
     s.replies.release();
+    if (restarted) return detail::error_of_reply(m.payload, s.kernel_id);
     if (!answers) {
       s.set_aside_message(std::move(m));
       continue;

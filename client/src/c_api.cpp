@@ -122,6 +122,10 @@ int pdc_launch(pdc_client* client, const pdc_launch_options* options) {
     o.idle_spin_us = PDC_FIELD_OR(pdc_launch_options, options, idle_spin_us, 0U);
     o.pool = text_or_empty(PDC_FIELD_OR(pdc_launch_options, options, pool, nullptr));
     o.latency_metrics = PDC_FIELD_OR(pdc_launch_options, options, latency_metrics, 1) != 0;
+    const int32_t isolation = PDC_FIELD_OR(pdc_launch_options, options, isolation, PDC_ISOLATION_NONE);
+    auto iso = pdc::isolation_from_value(static_cast<std::uint32_t>(isolation));
+    if (isolation < 0 || !iso) return fail(client, pdc::errc::invalid_argument, "isolation is not a PDC_ISOLATION_* value");
+    o.isolation = *iso;
     const char* const* access = PDC_FIELD_OR(pdc_launch_options, options, access, nullptr);
     const std::uint32_t access_count = PDC_FIELD_OR(pdc_launch_options, options, access_count, 0U);
     if (access == nullptr && access_count != 0) {

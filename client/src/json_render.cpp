@@ -41,7 +41,12 @@ void write_json(json_writer& w, const kernel_info& k) {
       .field("latency_metrics", k.latency_metrics)
       .field("owner_uid", k.owner_uid)
       .field("denied", k.denied)
-      .field("stuck", k.stuck);
+      .field("stuck", k.stuck)
+      .field("isolation", to_string(k.isolation))
+      .field("host_pid", k.host_pid)
+      .field("restarts", k.restarts)
+      .field("last_exit", k.last_exit)
+      .field("recovery_ns", k.recovery_ns);
   w.key("access").begin_array();
   for (const auto& e : k.access) w.string(e);
   w.end_array();

@@ -60,6 +60,13 @@ result<kernel_info> to_kernel_info(const wire::KernelInfo& in) {
   out.owner_uid = in.owner_uid();
   out.denied = in.denied();
   out.stuck = in.stuck();
+  auto isolation = from_wire(in.isolation());
+  if (!isolation) return std::move(isolation).err();
+  out.isolation = *isolation;
+  out.host_pid = in.host_pid();
+  out.restarts = in.restarts();
+  out.last_exit = str(in.last_exit());
+  out.recovery_ns = in.recovery_ns();
   if (const auto* access = in.access()) {
     for (const auto* e : *access) out.access.push_back(str(e));
   }

@@ -47,12 +47,13 @@ result<attachment_daemon_view> attachment_daemon_view::create(const std::string&
   return attachment_daemon_view(std::move(seg).value(), ctl);
 }
 
-result<attachment_daemon_view> attachment_daemon_view::adopt(segment seg) {
-  if (auto ok_layout = check_layout(seg); !ok_layout) return std::move(ok_layout).err();
+result<void> attachment_daemon_view::check_indices(const segment& seg) {
   // The indices were in shared memory a client could write: the views start
   // from them, so they must be aligned and at most one capacity apart.
   for (const std::uint32_t r : {k_attachment_request_ring, k_attachment_reply_ring}) {
     const ring_control* c = seg.control(r);
+    // SYNC: adopt_indices — acquire pairs with the release/seq_cst index
+    // stores of whoever served the rings before (a host process, the client).
     const std::uint64_t w = c->write_pos.load(std::memory_order_acquire);
     const std::uint64_t rd = c->read_pos.load(std::memory_order_acquire);
     if (((w | rd) & (k_record_align - 1)) != 0 || w - rd > seg.ring(r).capacity_bytes) {
@@ -60,8 +61,38 @@ result<attachment_daemon_view> attachment_daemon_view::adopt(segment seg) {
                                                    std::to_string(w) + ", read " + std::to_string(rd) + ")");
     }
   }
+  return ok();
+}
+
+result<attachment_daemon_view> attachment_daemon_view::adopt(segment seg) {
+  if (auto ok_layout = check_layout(seg); !ok_layout) return std::move(ok_layout).err();
+  if (auto ok_indices = check_indices(seg); !ok_indices) return std::move(ok_indices).err();
   auto* ctl = control_of(seg);
   return attachment_daemon_view(std::move(seg), ctl);
+}
+
+result<void> attachment_daemon_view::resync() {
+  if (auto ok_indices = check_indices(seg_); !ok_indices) return ok_indices;
+  requests_ = seg_.consumer(k_attachment_request_ring);
+  replies_ = seg_.producer(k_attachment_reply_ring);
+  // Relaxed: nobody else serves the attachment now.
+  sheds_seen_ = ctl_->shed_requests.load(std::memory_order_relaxed);
+  return ok();
+}
+
+std::size_t attachment_daemon_view::discard_requests() noexcept {
+  // Each record takes at least one aligned header: a ring's worth bounds the
+  // loop whatever the client writes meanwhile.
+  const std::uint64_t most = requests_.capacity_bytes() / k_record_align;
+  std::size_t n = 0;
+  while (n < most) {
+    const auto slot = requests_.try_peek();
+    if (!slot) break;  // empty, closed or corrupt: nothing more to take
+    requests_.release();
+    ++n;
+  }
+  requests_.flush_release();
+  return n;
 }
 
 std::uint64_t attachment_daemon_view::take_shed_requests() noexcept {

@@ -30,6 +30,7 @@ static_assert(PDC_E_SHUTTING_DOWN == -static_cast<int>(errc::shutting_down));
 static_assert(PDC_E_INTERNAL == -static_cast<int>(errc::internal));
 static_assert(PDC_E_DROPPED == -static_cast<int>(errc::dropped));
 static_assert(PDC_E_LIMIT == -static_cast<int>(errc::limit_reached));
+static_assert(PDC_E_KERNEL_RESTARTED == -static_cast<int>(errc::kernel_restarted));
 
 namespace {
 struct errc_info {
@@ -62,10 +63,11 @@ constexpr errc_info k_table[] = {
     {errc::internal, "internal", "internal error"},
     {errc::dropped, "dropped", "dropped by backpressure policy"},
     {errc::limit_reached, "limit_reached", "a configured limit of the daemon is reached"},
+    {errc::kernel_restarted, "kernel_restarted", "the kernel's host process restarted; requests in flight are lost"},
 };
 
 // A new errc needs its PDC_E_* in pdc/errors.h, an assert above and a row here.
-static_assert(std::size(k_table) == 23);
+static_assert(std::size(k_table) == 24);
 
 const errc_info* find(errc e) noexcept {
   for (const auto& info : k_table) {

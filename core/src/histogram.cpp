@@ -80,4 +80,19 @@ void published_histogram::snapshot_into(histogram& out) const noexcept {
   out.max_ = std::max(out.max_, max_.load(std::memory_order_relaxed));
 }
 
+bool histogram::add_bucket(std::size_t index, std::uint64_t n) noexcept {
+  if (index >= k_bucket_count) return false;
+  // Saturating: the parts may come from a process that wrote garbage.
+  buckets_[index] = n > UINT64_MAX - buckets_[index] ? UINT64_MAX : buckets_[index] + n;
+  count_ = n > UINT64_MAX - count_ ? UINT64_MAX : count_ + n;
+  return true;
+}
+
+void histogram::add_extremes(std::uint64_t min, std::uint64_t max, std::uint64_t sum) noexcept {
+  if (count_ == 0) return;
+  if (min < min_) min_ = min;
+  if (max > max_) max_ = max;
+  sum_ = sum > UINT64_MAX - sum_ ? UINT64_MAX : sum_ + sum;
+}
+
 }  // namespace pdc

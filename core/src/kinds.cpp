@@ -48,6 +48,20 @@ std::string_view to_string(kernel_state s) noexcept {
       return "terminating";
     case kernel_state::terminated:
       return "terminated";
+    case kernel_state::restarting:
+      return "restarting";
+    case kernel_state::failed:
+      return "failed";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(kernel_isolation i) noexcept {
+  switch (i) {
+    case kernel_isolation::none:
+      return "none";
+    case kernel_isolation::process:
+      return "process";
   }
   return "unknown";
 }
@@ -95,6 +109,9 @@ result<backpressure_policy> parse_backpressure(std::string_view name) {
 result<kernel_state> parse_state(std::string_view name) {
   return parse_in(k_all_kernel_states, name, "kernel state");
 }
+result<kernel_isolation> parse_isolation(std::string_view name) {
+  return parse_in(k_all_isolations, name, "isolation");
+}
 // Switches without default: a new enumerator that is not listed is a
 // compile warning (an error in CI), and an unknown value falls through to
 // the refusal.
@@ -137,10 +154,24 @@ result<kernel_state> state_from_value(std::uint32_t v) {
       case kernel_state::deactivated:
       case kernel_state::terminating:
       case kernel_state::terminated:
+      case kernel_state::restarting:
+      case kernel_state::failed:
         return s;
     }
   }
   return unknown_value(k_all_kernel_states, v, "kernel state");
+}
+
+result<kernel_isolation> isolation_from_value(std::uint32_t v) {
+  const auto i = static_cast<kernel_isolation>(v);
+  if (v <= 0xff) {
+    switch (i) {
+      case kernel_isolation::none:
+      case kernel_isolation::process:
+        return i;
+    }
+  }
+  return unknown_value(k_all_isolations, v, "isolation");
 }
 
 }  // namespace pdc

@@ -67,6 +67,11 @@ struct kernel_info {
   std::vector<std::string> access;  ///< Its access list as written ("group:pdc=send,attach").
   std::uint64_t denied = 0;         ///< Requests its access list refused.
   bool stuck = false;               ///< Terminating, and a handler does not return.
+  kernel_isolation isolation = kernel_isolation::none;  ///< Where its handlers run.
+  std::int32_t host_pid = 0;        ///< Process isolation: its host process now (0: none).
+  std::uint32_t restarts = 0;       ///< Process isolation: host restarts since launch.
+  std::string last_exit;            ///< Process isolation: how the last host ended ("signal SIGSEGV").
+  std::uint64_t recovery_ns = 0;    ///< Process isolation: last crash to the new host's ready, ns.
 };
 
 /// A loaded plugin (wire PluginInfo).
@@ -110,6 +115,9 @@ struct launch_options {
   /// Who else may use it: entries "user:NAME=", "group:NAME=", "uid:N=", "gid:N=" or "anyone=",
   /// then rights "send,attach,subscribe,status" or "all" (docs/security.md).
   std::vector<std::string> access;
+  /// Where its handlers run: inside pdcd, or in a supervised host process of
+  /// its own that restarts alone when it crashes (docs/isolation.md).
+  kernel_isolation isolation = kernel_isolation::none;
 };
 
 /// Per-message options of `client::send` and `client::request`.

@@ -71,6 +71,7 @@ typedef struct pdc_launch_options {
   int32_t latency_metrics;    /* non-zero (default): record queue-wait and processing histograms */
   const char* const* access;  /* access list entries, e.g. "group:pdc=send,attach" (docs/security.md); may be NULL */
   uint32_t access_count;      /* entries in `access` */
+  int32_t isolation;          /* PDC_ISOLATION_*; default PDC_ISOLATION_NONE (docs/isolation.md) */
 } pdc_launch_options;
 
 /** Per-message options of pdc_send and pdc_request. */

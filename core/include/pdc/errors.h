@@ -26,5 +26,6 @@
 #define PDC_E_INTERNAL (-20)         /* a bug in pdc */
 #define PDC_E_DROPPED (-21)          /* dropped by backpressure policy */
 #define PDC_E_LIMIT (-22)            /* a configured limit of the daemon is reached ([limits]) */
+#define PDC_E_KERNEL_RESTARTED (-23) /* the kernel's host process restarted: requests in flight are lost */
 
 #endif /* PDC_ERRORS_H */

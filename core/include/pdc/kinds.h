@@ -34,5 +34,13 @@
 #define PDC_STATE_DEACTIVATED 3
 #define PDC_STATE_TERMINATING 4
 #define PDC_STATE_TERMINATED 5
+/* Process isolation only (docs/isolation.md): the kernel's host process died
+ * and is being restarted; or it died too often and waits for an administrator. */
+#define PDC_STATE_RESTARTING 6
+#define PDC_STATE_FAILED 7
+
+/* Where a kernel's handlers run. */
+#define PDC_ISOLATION_NONE 0    /* inside pdcd */
+#define PDC_ISOLATION_PROCESS 1 /* in a supervised pdc-kernel-host process of its own */
 
 #endif /* PDC_KINDS_H */

@@ -99,7 +99,8 @@ std::vector<std::string> get_strings(const toml::table& t, std::string_view key,
 startup_kernel parse_kernel(const toml::table& t, std::string_view source) {
   check_keys(t, source,
              {"type", "id", "tier", "capacity", "backpressure", "max_message_bytes", "block_timeout_ms", "config",
-              "workers", "cpu", "activate", "idle_spin_us", "pool", "latency_metrics", "access"},
+              "workers", "cpu", "activate", "idle_spin_us", "pool", "latency_metrics", "access",
+              "isolation"},
              "[[kernel]]");
   startup_kernel k;
   k.launch.kernel_type = get_string(t, "type", source, "");
@@ -126,6 +127,11 @@ startup_kernel parse_kernel(const toml::table& t, std::string_view source) {
   k.launch.pool = get_string(t, "pool", source, "");
   k.launch.latency_metrics = get_bool(t, "latency_metrics", source, true);
   k.launch.access = get_strings(t, "access", source);
+  if (const auto* n = t.get("isolation")) {
+    auto parsed = parse_isolation(get_string(t, "isolation", source, ""));
+    if (!parsed) fail(*n, source, parsed.err().what());
+    k.launch.isolation = *parsed;
+  }
   if (const auto* n = t.get("cpu")) {
     if (!n->is_integer()) fail(*n, source, "'cpu' must be an integer");
     k.launch.cpu = static_cast<std::int32_t>(*n->value<std::int64_t>());
@@ -156,7 +162,8 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
     const toml::table root = toml::parse(text, source_name);
     check_keys(root, source_name,
                {"socket", "plugin_dirs", "plugins", "log_level", "defaults", "kernel", "pool", "drain_timeout_ms",
-                "session_queue_limit", "max_in_flight_bytes", "admin_group", "limits"},
+                "session_queue_limit", "max_in_flight_bytes", "admin_group", "limits",
+                "isolation"},
                "the top level");
     cfg.socket_path = get_string(root, "socket", source_name, "");
     cfg.plugin_dirs = get_strings(root, "plugin_dirs", source_name);
@@ -183,6 +190,23 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
       l.max_kernel_threads = get_u32(*t, "max_kernel_threads", source_name, l.max_kernel_threads, 1);
       l.max_queue_bytes = get_u64(*t, "max_queue_bytes", source_name, l.max_queue_bytes, 64 * 1024);
       l.session_buffer_bytes = get_u64(*t, "session_buffer_bytes", source_name, l.session_buffer_bytes, 64 * 1024);
+    }
+    if (const auto* n = root.get("isolation")) {
+      const auto* t = n->as_table();
+      if (t == nullptr) fail(*n, source_name, "'isolation' must be a table");
+      check_keys(*t, source_name,
+                 {"host_path", "max_restarts", "restart_window_ms", "backoff_initial_ms", "backoff_max_ms",
+                  "start_timeout_ms", "stats_interval_ms", "hang_timeout_ms"},
+                 "[isolation]");
+      auto& i = cfg.isolation;
+      i.host_path = get_string(*t, "host_path", source_name, i.host_path);
+      i.max_restarts = get_u32(*t, "max_restarts", source_name, i.max_restarts);
+      i.restart_window_ms = get_u32(*t, "restart_window_ms", source_name, i.restart_window_ms, 1);
+      i.backoff_initial_ms = get_u32(*t, "backoff_initial_ms", source_name, i.backoff_initial_ms, 1);
+      i.backoff_max_ms = get_u32(*t, "backoff_max_ms", source_name, i.backoff_max_ms, 1);
+      i.start_timeout_ms = get_u32(*t, "start_timeout_ms", source_name, i.start_timeout_ms, 1);
+      i.stats_interval_ms = get_u32(*t, "stats_interval_ms", source_name, i.stats_interval_ms, 1);
+      i.hang_timeout_ms = get_u32(*t, "hang_timeout_ms", source_name, i.hang_timeout_ms);
     }
     if (const auto* n = root.get("pool")) {
       const auto* arr = n->as_array();

@@ -30,6 +30,26 @@ struct daemon_limits {
   std::uint64_t session_buffer_bytes = 4ULL << 20;  ///< Bytes queued for a client that does not read.
 };
 
+/// How process-isolated kernels are hosted and supervised ([isolation];
+/// docs/isolation.md).
+struct isolation_config {
+  /// The pdc-kernel-host executable ("": beside pdcd's own executable).
+  std::string host_path;
+  /// Restarts allowed within restart_window_ms; one more makes the kernel failed.
+  std::uint32_t max_restarts = 5;
+  std::uint32_t restart_window_ms = 60'000;
+  /// Back-off before a restart: the first, doubling up to the last.
+  std::uint32_t backoff_initial_ms = 100;
+  std::uint32_t backoff_max_ms = 30'000;
+  /// How long a host may take to load the plugin and run create().
+  std::uint32_t start_timeout_ms = 10'000;
+  /// How often a host reports its counters (and so shows it is alive).
+  std::uint32_t stats_interval_ms = 100;
+  /// A host whose kernel makes no progress this long while messages wait is
+  /// killed and restarted (0: never).
+  std::uint32_t hang_timeout_ms = 10'000;
+};
+
 struct daemon_config {
   std::string socket_path;                ///< Empty: the default path (docs/operations.md).
   std::vector<std::string> plugin_dirs;   ///< Searched for plugins named without a '/'.
@@ -44,6 +64,7 @@ struct daemon_config {
   /// outputs to subscribers) before a handler's reply gets PDC_E_FULL.
   std::uint64_t max_in_flight_bytes = 64ULL << 20;
   daemon_limits limits;
+  isolation_config isolation;
   std::vector<pool_config> pools;  ///< Named thread pools ([[pool]]).
   /// Members of this group are administrators, beside root and the daemon's user ("": none).
   std::string admin_group;

@@ -36,7 +36,11 @@ kernel::kernel(launch_request params, kernel_type_ref type, kernel_host& host, a
       host_(host),
       control_ctx_{this, nullptr},
       inbox_(params_.capacity, params_.policy),
-      access_(std::move(access)) {}
+      access_(std::move(access)) {
+  outputs_.on_change([this] {
+    if (exec_) exec_->targets_changed();
+  });
+}
 
 kernel::~kernel() {
   // A kernel is destroyed after its terminate finished, after a failed
@@ -96,7 +100,7 @@ void kernel::halt() noexcept {
 result<void> kernel::launch(std::unique_ptr<executor> exec) {
   auto next = transition(id(), state(), kernel_op::launch);
   if (!next) return std::move(next).err();
-  if (type_->type.create != nullptr) {
+  if (exec->runs_plugin() && type_->type.create != nullptr) {
     set_error({});
     int rc = PDC_E_PLUGIN;
     try {
@@ -113,11 +117,11 @@ result<void> kernel::launch(std::unique_ptr<executor> exec) {
       return make_error(errc::plugin_error, why);
     }
   }
-  created_ = true;
+  created_ = exec->runs_plugin();
   exec_ = std::move(exec);
   if (auto started = exec_->start(); !started) {
     exec_.reset();
-    if (type_->type.destroy != nullptr) type_->type.destroy(plugin_state_);
+    if (created_ && type_->type.destroy != nullptr) type_->type.destroy(plugin_state_);
     created_ = false;
     plugin_state_ = nullptr;
     return started;
@@ -231,6 +235,7 @@ result<attach_grant> kernel::attach(std::uint64_t session_id, std::uint64_t requ
     return make_error(errc::illegal_state,
                       "cannot attach to kernel '" + id() + "': it is " + std::string(to_string(s)));
   }
+  if (auto serviceable = exec_->serviceable(); !serviceable) return std::move(serviceable).err();
   // Each ring must hold at least a few of the largest messages (envelope included).
   const std::uint32_t max_record = params_.max_message_bytes + static_cast<std::uint32_t>(sizeof(envelope));
   const std::uint64_t min_bytes = std::bit_ceil(4 * record_footprint(max_record));
@@ -249,7 +254,6 @@ result<attach_grant> kernel::attach(std::uint64_t session_id, std::uint64_t requ
                       "cannot attach to kernel '" + id() + "': eventfd: " + std::string(std::strerror(errno)));
   }
   auto src = std::make_shared<attachment_source>(aid, session_id, std::move(view).value(), wake);
-  agent& a = exec_->agent_for(aid);
   attach_grant g;
   g.attachment_id = aid;
   g.segment_bytes = src->view.seg().size_bytes();
@@ -261,7 +265,7 @@ result<attach_grant> kernel::attach(std::uint64_t session_id, std::uint64_t requ
     return make_error(errc::system_error, "cannot attach to kernel '" + id() + "': cannot duplicate its descriptors (" +
                                               std::strerror(errno) + ")");
   }
-  if (!a.adopt(src)) {
+  if (!exec_->adopt(src)) {
     ::close(g.segment_fd);
     ::close(g.doorbell_fd);
     return make_error(errc::system_error, "cannot attach to kernel '" + id() +
@@ -271,6 +275,19 @@ result<attach_grant> kernel::attach(std::uint64_t session_id, std::uint64_t requ
   }
   attachments_.emplace(aid, std::move(src));
   return g;
+}
+
+result<void> kernel::adopt_attachment(std::shared_ptr<attachment_source> src) {
+  const auto s = state();
+  if (s != kernel_state::launched && s != kernel_state::active && s != kernel_state::deactivated) {
+    return make_error(errc::illegal_state, "kernel '" + id() + "' is " + std::string(to_string(s)));
+  }
+  const auto aid = src->id;
+  if (!exec_->adopt(src)) {
+    return make_error(errc::system_error, "kernel '" + id() + "': its worker cannot watch one more descriptor");
+  }
+  attachments_.emplace(aid, std::move(src));
+  return ok();
 }
 
 void kernel::fold_client_counts(const attachment_source& src) noexcept {
@@ -285,7 +302,7 @@ void kernel::detach(std::uint64_t attachment_id) {
   // Release: the agent acquires it in apply_changes().
   it->second->detached.store(true, std::memory_order_release);
   attachments_.erase(it);
-  if (exec_) exec_->agent_for(attachment_id).release(attachment_id);
+  if (exec_) exec_->release(attachment_id);
 }
 
 void kernel::forget_attachment(std::uint64_t attachment_id) {
@@ -374,20 +391,8 @@ kernel_snapshot kernel::snapshot() const {
   }
   s.rejected = saturating_add(s.rejected, client_rejected);
   s.dropped = saturating_add(s.dropped, client_dropped);
-  if (exec_) {
-    s.workers = static_cast<std::uint32_t>(exec_->agents().size());
-    for (const auto& a : exec_->agents()) {
-      const auto& c = a->counters();
-      s.messages_in += c.messages_in.get();
-      s.messages_out += c.messages_out.get();
-      s.processed += c.processed.get();
-      s.dropped += c.dropped.get();
-      s.dead_letters += c.dead_letters.get();
-      s.handler_errors += c.handler_errors.get();
-      s.malformed += c.malformed.get();
-      if (s.latency_metrics) a->collect_latency(s.queue_wait, s.processing);
-    }
-  }
+  s.isolation = params_.isolation;
+  if (exec_) exec_->collect(s);
   s.owner_uid = params_.owner_uid;
   s.access = access_.texts();
   s.denied = denied_.get();

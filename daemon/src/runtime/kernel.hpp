@@ -105,6 +105,13 @@ class kernel : public std::enable_shared_from_this<kernel> {
   /// Creates an attachment for `session_id` (ring sizes in bytes, 0 = default).
   result<attach_grant> attach(std::uint64_t session_id, std::uint64_t request_ring_bytes,
                               std::uint64_t reply_ring_bytes);
+  /// Serves an attachment whose segment exists already (a kernel host
+  /// process is handed pdcd's). Control thread.
+  result<void> adopt_attachment(std::shared_ptr<attachment_source> src);
+  /// Adds only what the agents counted (a kernel host reports them to pdcd).
+  void collect_agents(kernel_snapshot& s) const {
+    if (exec_) exec_->collect(s);
+  }
   /// Releases an attachment (client detach, or its session closed).
   void detach(std::uint64_t attachment_id);
   /// An agent let go of an attachment its client closed or broke.

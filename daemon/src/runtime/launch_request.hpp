@@ -29,6 +29,8 @@ struct launch_request {
   /// owner and administrators have every right anyway.
   std::vector<std::string> access;
   std::uint32_t owner_uid = 0;  ///< Who launched it (set by the daemon, not the client).
+  /// Where its handlers run: inside pdcd, or in a supervised host process (docs/isolation.md).
+  kernel_isolation isolation = kernel_isolation::none;
 };
 
 }  // namespace pdc::daemon

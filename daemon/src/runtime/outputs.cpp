@@ -48,6 +48,7 @@ void outputs::publish(targets next) {
     current_ = std::move(fresh);
   }
   any_.store(any, std::memory_order_release);
+  if (changed_) changed_();
 }
 
 }  // namespace pdc::daemon

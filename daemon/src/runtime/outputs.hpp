@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -29,6 +30,8 @@ class outputs {
   bool link(std::string kernel_id);
   bool unlink(std::string_view kernel_id);
 
+  /// `fn` runs after every change (control thread).
+  void on_change(std::function<void()> fn) { changed_ = std::move(fn); }
   /// The targets now (any thread).
   [[nodiscard]] std::shared_ptr<const targets> snapshot() const;
   /// False when there is no target at all (any thread; a cheap first look).
@@ -42,6 +45,7 @@ class outputs {
   // SYNC: outputs_any — release in publish(), acquire in any(); only a hint,
   // the snapshot under mu_ is what counts.
   std::atomic<bool> any_{false};
+  std::function<void()> changed_;  // control thread
 };
 
 }  // namespace pdc::daemon

@@ -11,6 +11,7 @@
 
 #include "pdc/core/clock.hpp"
 #include "plugins/plugin_policy.hpp"
+#include "isolation/process_executor.hpp"
 #include "runtime/host_api.hpp"
 
 namespace pdc::daemon {
@@ -157,8 +158,10 @@ namespace {
 // A terminate drains for at most this long, whatever it asked for.
 constexpr std::uint64_t k_max_drain_ns = 3'600'000'000'000;  // one hour
 
-// Threads a kernel holds of its own (named pools' threads are the pool's).
+// Threads a kernel holds in pdcd (named pools' threads are the pool's; an
+// isolated kernel's are its host's).
 std::uint32_t own_threads(const launch_request& r) {
+  if (r.isolation == kernel_isolation::process) return 0;
   switch (r.tier) {
     case kernel_tier::threaded:
     case kernel_tier::spin:
@@ -216,12 +219,14 @@ result<void> registry::launch(launch_request req) {
   auto access = access_list::parse(req.access);
   if (!access) return std::move(access).err();
   auto k = std::make_shared<kernel>(req, std::move(type), *this, std::move(access).value());
-  auto exec = (*row)->make(*k, req, env_, idle);
+  auto exec = req.isolation == kernel_isolation::process
+                  ? make_process_executor(*k, req, env_, cfg_.isolation, k->type().plugin->path())
+                  : (*row)->make(*k, req, env_, idle);
   if (!exec) return std::move(exec).err();
   if (auto launched = k->launch(std::move(exec).value()); !launched) return launched;
-  spdlog::info("kernel '{}' launched: type {}, tier {}{}, {} worker(s), capacity {}, backpressure {}", req.kernel_id,
-               req.kernel_type, to_string(req.tier), req.pool.empty() ? "" : " (pool " + req.pool + ")", req.workers,
-               req.capacity, to_string(req.policy));
+  spdlog::info("kernel '{}' launched: type {}, tier {}{}, {} worker(s), capacity {}, backpressure {}, isolation {}",
+               req.kernel_id, req.kernel_type, to_string(req.tier), req.pool.empty() ? "" : " (pool " + req.pool + ")",
+               req.workers, req.capacity, to_string(req.policy), to_string(req.isolation));
   if (!req.pool.empty()) {
     if (auto pool = pools_.find(req.pool)) (*pool)->kernels.push_back(req.kernel_id);
   }

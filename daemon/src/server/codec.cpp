@@ -31,6 +31,9 @@ result<launch_request> decode_launch(const wire::Launch& l) {
   r.idle_spin_us = l.idle_spin_us();
   r.pool = str(l.pool());
   r.latency_metrics = l.latency_metrics();
+  auto isolation = from_wire(l.isolation());
+  if (!isolation) return std::move(isolation).err();
+  r.isolation = *isolation;
   if (const auto* access = l.access()) {
     for (const auto* e : *access) r.access.push_back(str(e));
   }
@@ -93,6 +96,7 @@ flatbuffers::Offset<wire::KernelInfo> kernel_info(flatbuffers::FlatBufferBuilder
   const auto plugin = b.CreateString(k.plugin);
   const auto last_error = b.CreateString(k.last_error);
   const auto pool = b.CreateString(k.pool);
+  const auto last_exit = b.CreateString(k.last_exit);
   std::vector<flatbuffers::Offset<flatbuffers::String>> entries;
   for (const auto& e : k.access) entries.push_back(b.CreateString(e));
   const auto access = b.CreateVector(entries);
@@ -128,6 +132,11 @@ flatbuffers::Offset<wire::KernelInfo> kernel_info(flatbuffers::FlatBufferBuilder
   kb.add_access(access);
   kb.add_denied(k.denied);
   kb.add_stuck(k.stuck);
+  kb.add_isolation(to_wire(k.isolation));
+  kb.add_host_pid(k.host_pid);
+  kb.add_restarts(k.restarts);
+  kb.add_last_exit(last_exit);
+  kb.add_recovery_ns(k.recovery_ns);
   return kb.Finish();
 }
 

@@ -11,6 +11,7 @@
 
 #include "pdc/core/result.hpp"
 #include "runtime/agent.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace pdc::daemon {
 
@@ -32,7 +33,26 @@ class executor {
   /// `stopped` runs on the control thread. Never blocks. Control thread.
   virtual void stop(std::function<void()> stopped) = 0;
 
-  /// The kernel's agents (fixed at construction; at least one).
+  /// True when the kernel's plugin runs in this process: the kernel calls
+  /// its create() and destroy(). False for a process-isolated kernel, whose
+  /// host process does (docs/isolation.md).
+  [[nodiscard]] virtual bool runs_plugin() const noexcept { return true; }
+  /// Hands an attachment to the agent that serves it; false (nothing changed)
+  /// when it cannot take one more. Control thread.
+  [[nodiscard]] virtual bool adopt(std::shared_ptr<attachment_source> src) {
+    return agent_for(src->id).adopt(std::move(src));
+  }
+  /// Detach: the attachment's agent lets go of it. Control thread.
+  virtual void release(std::uint64_t attachment_id) noexcept { agent_for(attachment_id).release(attachment_id); }
+  /// Adds what the agents counted (and their histograms) to `s`; may set the
+  /// state a snapshot shows (restarting, failed). Control thread.
+  virtual void collect(kernel_snapshot& s) const;
+  /// The kernel's subscribers or connections changed. Control thread.
+  virtual void targets_changed() {}
+  /// Refuses new work while the kernel cannot take it (a failed host), with why.
+  [[nodiscard]] virtual result<void> serviceable() const { return ok(); }
+
+  /// The kernel's agents (fixed at construction; none for a process-isolated kernel).
   [[nodiscard]] std::span<const std::unique_ptr<agent>> agents() const noexcept { return agents_; }
   /// The agent that serves a new attachment (spread by id).
   [[nodiscard]] agent& agent_for(std::uint64_t attachment_id) const noexcept {

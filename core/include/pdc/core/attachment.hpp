@@ -70,9 +70,17 @@ class attachment_daemon_view {
   [[nodiscard]] std::uint64_t client_dropped() const noexcept;
   /// Closes both rings with `reason` (1: closed, else an errc value such as terminated).
   void close(std::uint32_t reason) noexcept;
+  /// Takes over the rings' daemon ends from the shared indices, after another
+  /// process that served them (a kernel host) died: corrupt_segment when the
+  /// indices cannot be right. Only while nobody else serves the attachment.
+  result<void> resync();
+  /// Consumes every request the ring holds now (at most one ring's worth);
+  /// returns how many. Only while nobody else serves the attachment.
+  std::size_t discard_requests() noexcept;
 
  private:
   attachment_daemon_view(segment seg, attachment_control* ctl) noexcept;
+  static result<void> check_indices(const segment& seg);
 
   segment seg_;
   attachment_control* ctl_ = nullptr;

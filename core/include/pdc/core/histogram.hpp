@@ -38,6 +38,15 @@ class histogram {
   [[nodiscard]] std::uint64_t p99() const noexcept { return quantile(0.99); }
   [[nodiscard]] std::uint64_t p999() const noexcept { return quantile(0.999); }
 
+  /// The raw parts, to carry a histogram to another process (a kernel host's stats).
+  [[nodiscard]] const std::array<std::uint64_t, k_bucket_count>& buckets() const noexcept { return buckets_; }
+  [[nodiscard]] std::uint64_t sum() const noexcept { return sum_; }
+  /// Adds `n` samples to bucket `index` (refused, false, when out of range);
+  /// with add_extremes() rebuilds a histogram from another process's parts.
+  bool add_bucket(std::size_t index, std::uint64_t n) noexcept;
+  /// Folds the other side's min, max and sum in (after its buckets).
+  void add_extremes(std::uint64_t min, std::uint64_t max, std::uint64_t sum) noexcept;
+
   /// Bucket holding `value` (exposed for tests).
   static std::size_t bucket_of(std::uint64_t value) noexcept;
   /// Smallest value that falls in bucket `index`.

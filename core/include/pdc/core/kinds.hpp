@@ -37,14 +37,24 @@ enum class kernel_state : std::uint8_t {
   deactivated = PDC_STATE_DEACTIVATED,
   terminating = PDC_STATE_TERMINATING,
   terminated = PDC_STATE_TERMINATED,
+  restarting = PDC_STATE_RESTARTING,  ///< Process isolation: the host died and is being restarted.
+  failed = PDC_STATE_FAILED,          ///< Process isolation: restarts used up; waits for an administrator.
+};
+
+/// Where a kernel's handlers run (docs/isolation.md).
+enum class kernel_isolation : std::uint8_t {
+  none = PDC_ISOLATION_NONE,        ///< Inside pdcd.
+  process = PDC_ISOLATION_PROCESS,  ///< In a supervised pdc-kernel-host process of its own.
 };
 
 /// "async", "threaded", "spin", "pool", "cuda" (static storage).
 std::string_view to_string(kernel_tier t) noexcept;
 /// "block", "reject", "drop_oldest", "drop_newest".
 std::string_view to_string(backpressure_policy p) noexcept;
-/// "created", "launched", "active", "deactivated", "terminating", "terminated".
+/// "created", "launched", "active", "deactivated", "terminating", "terminated", "restarting", "failed".
 std::string_view to_string(kernel_state s) noexcept;
+/// "none", "process".
+std::string_view to_string(kernel_isolation i) noexcept;
 
 /// Parses a tier name as to_string spells it; invalid_argument naming the choices otherwise.
 result<kernel_tier> parse_tier(std::string_view name);
@@ -52,6 +62,8 @@ result<kernel_tier> parse_tier(std::string_view name);
 result<backpressure_policy> parse_backpressure(std::string_view name);
 /// Parses a state name as to_string spells it.
 result<kernel_state> parse_state(std::string_view name);
+/// Parses an isolation name as to_string spells it.
+result<kernel_isolation> parse_isolation(std::string_view name);
 
 /// The tier with numeric value `v` (wire, C ABI); invalid_argument for a value this build does not know.
 result<kernel_tier> tier_from_value(std::uint32_t v);
@@ -59,6 +71,8 @@ result<kernel_tier> tier_from_value(std::uint32_t v);
 result<backpressure_policy> backpressure_from_value(std::uint32_t v);
 /// The state with numeric value `v`; invalid_argument for an unknown value.
 result<kernel_state> state_from_value(std::uint32_t v);
+/// The isolation with numeric value `v`; invalid_argument for an unknown value.
+result<kernel_isolation> isolation_from_value(std::uint32_t v);
 
 /// Every tier, policy and state, in value order (for help texts and tests).
 inline constexpr kernel_tier k_all_tiers[] = {kernel_tier::async, kernel_tier::threaded, kernel_tier::spin,
@@ -68,7 +82,9 @@ inline constexpr backpressure_policy k_all_backpressure_policies[] = {
     backpressure_policy::drop_newest};
 inline constexpr kernel_state k_all_kernel_states[] = {kernel_state::created,     kernel_state::launched,
                                                        kernel_state::active,      kernel_state::deactivated,
-                                                       kernel_state::terminating, kernel_state::terminated};
+                                                       kernel_state::terminating, kernel_state::terminated,
+                                                       kernel_state::restarting,  kernel_state::failed};
+inline constexpr kernel_isolation k_all_isolations[] = {kernel_isolation::none, kernel_isolation::process};
 static_assert(std::size(k_all_tiers) == PDC_TIER_COUNT);
 
 /// The bit of `t` in a plugin's tier mask (pdc_kernel_type.tiers).

@@ -22,6 +22,9 @@ inline constexpr std::uint16_t k_envelope_flag_reply = 1U << 0;
 inline constexpr std::uint16_t k_envelope_flag_error = 1U << 1;
 /// Set by a sender that wants no reply: the kernel's answer to it is an output (subscribers, connections).
 inline constexpr std::uint16_t k_envelope_flag_no_reply = 1U << 2;
+/// On an error reply with correlation 0: the kernel's host process restarted,
+/// and every request sent before this notice is lost (docs/isolation.md).
+inline constexpr std::uint16_t k_envelope_flag_restarted = 1U << 3;
 
 /// Builds an envelope for a payload of `payload_length` bytes.
 inline envelope make_envelope(std::uint64_t message_id, std::uint32_t payload_length, std::uint64_t send_ns,

@@ -28,7 +28,12 @@ PDC_SAME_VALUE(wire::KernelState::Active, kernel_state::active);
 PDC_SAME_VALUE(wire::KernelState::Deactivated, kernel_state::deactivated);
 PDC_SAME_VALUE(wire::KernelState::Terminating, kernel_state::terminating);
 PDC_SAME_VALUE(wire::KernelState::Terminated, kernel_state::terminated);
-PDC_SAME_VALUE(wire::KernelState::MAX, kernel_state::terminated);
+PDC_SAME_VALUE(wire::KernelState::Restarting, kernel_state::restarting);
+PDC_SAME_VALUE(wire::KernelState::Failed, kernel_state::failed);
+PDC_SAME_VALUE(wire::KernelState::MAX, kernel_state::failed);
+PDC_SAME_VALUE(wire::Isolation::None, kernel_isolation::none);
+PDC_SAME_VALUE(wire::Isolation::Process, kernel_isolation::process);
+PDC_SAME_VALUE(wire::Isolation::MAX, kernel_isolation::process);
 #undef PDC_SAME_VALUE
 
 inline wire::Tier to_wire(kernel_tier t) noexcept {
@@ -40,6 +45,9 @@ inline wire::Backpressure to_wire(backpressure_policy p) noexcept {
 inline wire::KernelState to_wire(kernel_state s) noexcept {
   return static_cast<wire::KernelState>(s);
 }
+inline wire::Isolation to_wire(kernel_isolation i) noexcept {
+  return static_cast<wire::Isolation>(i);
+}
 inline result<kernel_tier> from_wire(wire::Tier t) {
   return tier_from_value(static_cast<std::uint32_t>(t));
 }
@@ -48,6 +56,9 @@ inline result<backpressure_policy> from_wire(wire::Backpressure p) {
 }
 inline result<kernel_state> from_wire(wire::KernelState s) {
   return state_from_value(static_cast<std::uint32_t>(s));
+}
+inline result<kernel_isolation> from_wire(wire::Isolation i) {
+  return isolation_from_value(static_cast<std::uint32_t>(i));
 }
 
 }  // namespace pdc

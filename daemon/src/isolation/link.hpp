@@ -1,0 +1,75 @@
+// One end of a host link (pdcd <-> pdc-kernel-host): a SOCK_SEQPACKET socket
+// whose packets are host.fbs frames, some carrying descriptors. Sends never
+// block (a full socket is an outcome the caller handles); every received
+// packet is verified before anyone reads it. Thread-safe for sending: a
+// packet is sent whole by one sendmsg.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "pdc/core/errc.hpp"
+#include "pdc/proto/host_generated.h"
+
+namespace pdc::daemon {
+
+/// The protocol version in Start (pdcd and its host come from one build).
+inline constexpr std::uint32_t k_host_link_version = 1;
+/// The largest packet either side accepts (a message of the largest size with room for the frame).
+inline constexpr std::size_t k_host_link_max_packet = (64U << 20) + 4096;
+
+/// A descriptor that closes itself.
+class owned_fd {
+ public:
+  owned_fd() = default;
+  explicit owned_fd(int fd) noexcept : fd_(fd) {}
+  ~owned_fd();
+  owned_fd(owned_fd&& o) noexcept : fd_(o.release()) {}
+  owned_fd& operator=(owned_fd&& o) noexcept;
+  owned_fd(const owned_fd&) = delete;
+  owned_fd& operator=(const owned_fd&) = delete;
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  int release() noexcept {
+    const int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void reset() noexcept;
+
+ private:
+  int fd_ = -1;
+};
+
+/// A verified packet and the descriptors that came with it.
+struct link_packet {
+  std::vector<std::uint8_t> bytes;
+  std::vector<owned_fd> fds;
+  [[nodiscard]] const host::Frame& frame() const noexcept { return *host::GetFrame(bytes.data()); }
+};
+
+class host_link {
+ public:
+  host_link() = default;
+  /// Takes `fd` (a connected SOCK_SEQPACKET socket), made non-blocking here.
+  explicit host_link(int fd) noexcept;
+  [[nodiscard]] int fd() const noexcept { return fd_.get(); }
+  [[nodiscard]] bool open() const noexcept { return fd_.get() >= 0; }
+  void close() noexcept { fd_.reset(); }
+
+  /// Sends one packet, `fds` attached: ok, full (the socket has no room; nothing
+  /// was sent), peer_gone (the other side closed) or system_error.
+  errc send(std::span<const std::uint8_t> bytes, std::span<const int> fds = {}) const noexcept;
+  /// Receives one packet: ok (verified), empty (nothing now), peer_gone
+  /// (the other side closed), protocol_error (a packet that is not a Frame,
+  /// or too large; it is gone) or system_error.
+  errc receive(link_packet& out) const;
+
+ private:
+  owned_fd fd_;
+};
+
+/// Makes a connected socketpair for a host link (both ends close-on-exec).
+errc make_link_pair(int (&fds)[2]) noexcept;
+
+}  // namespace pdc::daemon
