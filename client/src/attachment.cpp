@@ -466,6 +466,7 @@ result<std::size_t> attachment::poll_with(message_fn fn, void* context, std::siz
 
 result<received_message> attachment::request(std::span<const std::byte> payload, std::int64_t timeout_ns,
                                              const send_options& opts) {
+  const std::uint64_t sent_ns = now_ns();  // the request's own stamp is this or later
   auto sent = send(payload, opts);
   if (!sent) return std::move(sent).err();
   auto& s = *state_;
@@ -482,11 +483,16 @@ result<received_message> attachment::request(std::span<const std::byte> payload,
     auto env = s.parse(*record);
     if (!env) return std::move(env).err();
     const bool answers = (env->flags() & k_envelope_flag_reply) != 0 && env->correlation_id() == *sent;
-    // A restart notice: the host that had the request died; it will never be answered.
+    // A restart notice: the host that had the request died, and it will never
+    // be answered, unless it was sent after the dead host's requests were
+    // dropped (the notice's stamp): then the new host answers it.
     const bool restarted = (env->flags() & k_envelope_flag_restarted) != 0;
     auto m = s.to_message(*env, *record);
     s.replies.release();
-    if (restarted) return detail::error_of_reply(m.payload, s.kernel_id);
+    if (restarted) {
+      if (env->send_timestamp_ns() <= sent_ns) continue;
+      return detail::error_of_reply(m.payload, s.kernel_id);
+    }
     if (!answers) {
       s.set_aside_message(std::move(m));
       continue;

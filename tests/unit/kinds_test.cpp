@@ -27,6 +27,11 @@ TEST(Kinds, EveryPolicyAndStateHasOneSpellingThatParsesBack) {
     EXPECT_EQ(*parse_state(to_string(s)), s);
     EXPECT_EQ(*from_wire(to_wire(s)), s);
   }
+  for (const auto i : k_all_isolations) {
+    EXPECT_EQ(*parse_isolation(to_string(i)), i);
+    EXPECT_EQ(*from_wire(to_wire(i)), i);
+  }
+  EXPECT_EQ(parse_isolation("container").err().message, "unknown isolation 'container' (expected none or process)");
 }
 
 TEST(Kinds, ADashMayStandForAnUnderscore) {
@@ -44,7 +49,8 @@ TEST(Kinds, UnknownValuesAreRefusedNotGuessed) {
   EXPECT_EQ(tier_from_value(5).code(), errc::invalid_argument);
   EXPECT_EQ(tier_from_value(256 + 1).code(), errc::invalid_argument);
   EXPECT_EQ(backpressure_from_value(4).code(), errc::invalid_argument);
-  EXPECT_EQ(state_from_value(6).code(), errc::invalid_argument);
+  EXPECT_EQ(state_from_value(8).code(), errc::invalid_argument);
+  EXPECT_EQ(isolation_from_value(2).code(), errc::invalid_argument);
   EXPECT_FALSE(from_wire(static_cast<wire::Tier>(9)));
   EXPECT_EQ(from_wire(static_cast<wire::Tier>(9)).err().message,
             "unknown tier value 9 (this build knows async, threaded, spin, pool or cuda)");
@@ -56,6 +62,8 @@ TEST(Kinds, TheCValuesAndTheTierMaskAgree) {
   EXPECT_EQ(PDC_TIER_MASK_CPU & tier_mask_bit(kernel_tier::cuda), 0U);
   EXPECT_EQ(static_cast<int>(backpressure_policy::drop_newest), PDC_BACKPRESSURE_DROP_NEWEST);
   EXPECT_EQ(static_cast<int>(kernel_state::terminated), PDC_STATE_TERMINATED);
+  EXPECT_EQ(static_cast<int>(kernel_state::failed), PDC_STATE_FAILED);
+  EXPECT_EQ(static_cast<int>(kernel_isolation::process), PDC_ISOLATION_PROCESS);
 }
 
 }  // namespace

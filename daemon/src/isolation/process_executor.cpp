@@ -131,7 +131,8 @@ result<void> process_executor::spawn() {
   // The child's end must not already be fd 3: dup2 onto itself would keep close-on-exec.
   owned_fd theirs(::fcntl(pair[1], F_DUPFD_CLOEXEC, 10));
   ::close(pair[1]);
-  if (theirs.get() < 0) return make_error(errc::system_error, "cannot start a host: fcntl: " + std::string(std::strerror(errno)));
+  if (theirs.get() < 0)
+    return make_error(errc::system_error, "cannot start a host: fcntl: " + std::string(std::strerror(errno)));
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
@@ -139,7 +140,7 @@ result<void> process_executor::spawn() {
   std::string kernel_arg = req_.kernel_id;
   std::string link_arg = std::to_string(k_host_link_fd);
   std::vector<char*> argv{const_cast<char*>(host_path_.c_str()), const_cast<char*>("--link"), link_arg.data(),
-                          const_cast<char*>("--kernel"), kernel_arg.data(), nullptr};
+                          const_cast<char*>("--kernel"),         kernel_arg.data(),           nullptr};
   pid_t pid = 0;
   const int rc = ::posix_spawn(&pid, host_path_.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -196,7 +197,8 @@ result<void> process_executor::start() {
       kill_host();
       on_host_exit();
       return make_error(errc::timeout, "the host of kernel '" + req_.kernel_id + "' did not start within " +
-                                           std::to_string(cfg_.start_timeout_ms) + " ms ([isolation] start_timeout_ms)");
+                                           std::to_string(cfg_.start_timeout_ms) +
+                                           " ms ([isolation] start_timeout_ms)");
     }
     pollfd fds[2] = {{link_.fd(), POLLIN, 0}, {pidfd_, POLLIN, 0}};
     const int n = ::poll(fds, 2, static_cast<int>(std::min<std::uint64_t>(left / 1'000'000 + 1, INT_MAX)));
@@ -221,9 +223,8 @@ result<void> process_executor::start() {
         const std::string why = failed->reason() != nullptr ? failed->reason()->str() : "the host failed";
         kill_host();
         on_host_exit();
-        return make_error(errc_from_int(failed->code()) == errc::internal ? errc::plugin_error
-                                                                          : errc_from_int(failed->code()),
-                          why);
+        return make_error(
+            errc_from_int(failed->code()) == errc::internal ? errc::plugin_error : errc_from_int(failed->code()), why);
       }
       on_packet(p);  // a log line from create(), say
     }
@@ -420,8 +421,9 @@ void process_executor::host_lost(const std::string& how) {
   const std::uint64_t window_ns = std::uint64_t{cfg_.restart_window_ms} * 1'000'000;
   while (!restart_times_.empty() && lost_ns_ - restart_times_.front() > window_ns) restart_times_.pop_front();
   if (restart_times_.size() >= cfg_.max_restarts) {
-    become_failed("kernel '" + req_.kernel_id + "' failed: its host ended " + std::to_string(restart_times_.size() + 1) +
-                  " times within " + std::to_string(cfg_.restart_window_ms) + " ms (last: " + last_exit_ +
+    become_failed("kernel '" + req_.kernel_id + "' failed: its host ended " +
+                  std::to_string(restart_times_.size() + 1) + " times within " +
+                  std::to_string(cfg_.restart_window_ms) + " ms (last: " + last_exit_ +
                   "); terminate it and launch it again");
     return;
   }
@@ -439,10 +441,13 @@ void process_executor::fail_in_flight() {
       view.close(static_cast<std::uint32_t>(errc::corrupt_segment));
       continue;
     }
+    // The notice carries the time of the discard: a request stamped later
+    // reached the new host (libpdc's request() waits on for its answer).
+    const std::uint64_t discarded_ns = now_ns();
     (void)view.discard_requests();
     const std::string text = std::string(name_of(errc::kernel_restarted)) + ": the host of kernel '" + req_.kernel_id +
                              "' ended (" + last_exit_ + "); requests sent before this were lost";
-    const auto env = make_envelope(0, static_cast<std::uint32_t>(text.size()), now_ns(), 0,
+    const auto env = make_envelope(0, static_cast<std::uint32_t>(text.size()), discarded_ns, 0,
                                    reply_address::attachment(aid).token(), 0,
                                    k_envelope_flag_reply | k_envelope_flag_error | k_envelope_flag_restarted);
     auto slot = view.replies().try_reserve(sizeof(envelope) + text.size());
@@ -653,8 +658,9 @@ void process_executor::send_attach(const attachment_source& src) {
   if (seg < 0 || wake < 0) {
     if (seg >= 0) ::close(seg);
     if (wake >= 0) ::close(wake);
-    env_.host.log(k_, PDC_LOG_ERROR, "cannot hand attachment " + std::to_string(src.id) + " to its host: " +
-                                         std::string(std::strerror(errno)));
+    env_.host.log(
+        k_, PDC_LOG_ERROR,
+        "cannot hand attachment " + std::to_string(src.id) + " to its host: " + std::string(std::strerror(errno)));
     return;
   }
   send_packet(frame_of(host::Body::Attach, [&](auto& b) { return host::CreateAttach(b, src.id, src.session_id); }),
@@ -730,7 +736,8 @@ void process_executor::collect(kernel_snapshot& s) const {
   s.last_exit = last_exit_;
   s.recovery_ns = recovery_ns_;
   if (s.state != kernel_state::terminating && s.state != kernel_state::terminated) {
-    if (health_ == health::restarting || (health_ == health::starting && restarts_ > 0)) s.state = kernel_state::restarting;
+    if (health_ == health::restarting || (health_ == health::starting && restarts_ > 0))
+      s.state = kernel_state::restarting;
     if (health_ == health::failed) s.state = kernel_state::failed;
   }
 }
@@ -759,8 +766,9 @@ void process_executor::check_progress() {
       const bool stalled = work_waits() && now - progress_ns_ > limit;
       if (silent || stalled) {
         env_.host.log(k_, PDC_LOG_ERROR,
-                      std::string("its host ") + (silent ? "has not reported" : "has made no progress while messages wait") +
-                          " for " + std::to_string(cfg_.hang_timeout_ms) + " ms ([isolation] hang_timeout_ms); killing it");
+                      std::string("its host ") +
+                          (silent ? "has not reported" : "has made no progress while messages wait") + " for " +
+                          std::to_string(cfg_.hang_timeout_ms) + " ms ([isolation] hang_timeout_ms); killing it");
         kill_host();
         return;
       }
@@ -770,9 +778,8 @@ void process_executor::check_progress() {
   });
 }
 
-result<std::unique_ptr<executor>> make_process_executor(kernel& k, const launch_request& req,
-                                                        const executor_env& env, const isolation_config& cfg,
-                                                        const std::string& plugin_path) {
+result<std::unique_ptr<executor>> make_process_executor(kernel& k, const launch_request& req, const executor_env& env,
+                                                        const isolation_config& cfg, const std::string& plugin_path) {
   if (!req.pool.empty()) {
     return make_error(errc::not_supported, "kernel '" + req.kernel_id +
                                                "': a named pool runs inside pdcd; isolation = process needs a "

@@ -137,9 +137,8 @@ class process_executor final : public executor {
 };
 
 /// The tier's agent rule and a process executor for `req` (isolation = process).
-result<std::unique_ptr<executor>> make_process_executor(kernel& k, const launch_request& req,
-                                                        const executor_env& env, const isolation_config& cfg,
-                                                        const std::string& plugin_path);
+result<std::unique_ptr<executor>> make_process_executor(kernel& k, const launch_request& req, const executor_env& env,
+                                                        const isolation_config& cfg, const std::string& plugin_path);
 
 /// "signal SIGSEGV (core dumped)", "exit code 3": how a waited-for child ended.
 std::string describe_exit(int code, int status);

@@ -1,0 +1,359 @@
+// Process isolation against a real pdcd (docs/isolation.md): a kernel whose
+// plugin crashes takes down only its pdc-kernel-host; its clients get
+// kernel_restarted for what was in flight, then service again from a new
+// host without re-attaching; a crash loop ends in `failed`; a crash in
+// create() fails that launch alone; a hang is killed; everything else keeps
+// being served, and nothing leaks.
+#include <dirent.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include "harness.hpp"
+#include "pdc/client.hpp"
+
+namespace pdc::test {
+namespace {
+
+constexpr std::int64_t k_wait_ns = 20'000'000'000;
+
+std::span<const std::byte> bytes(std::string_view s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+std::string text(const received_message& m) {
+  return {reinterpret_cast<const char*>(m.payload.data()), m.payload.size()};
+}
+
+client connect(const daemon_process& d, const char* name) {
+  auto c = client::connect(d.socket(), name);
+  EXPECT_TRUE(c) << c.err().what();
+  return std::move(c).value();
+}
+
+launch_options crasher(const char* id, kernel_tier tier, std::string config = {}) {
+  launch_options o;
+  o.kernel_type = "crasher";
+  o.kernel_id = id;
+  o.tier = tier;
+  o.isolation = kernel_isolation::process;
+  o.config = std::move(config);
+  return o;
+}
+
+// A config file in its own folder (removed with it).
+class config_file {
+ public:
+  explicit config_file(const std::string& toml) : path_(dir_.path() + "/pdcd.toml") { std::ofstream(path_) << toml; }
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  temp_dir dir_;
+  std::string path_;
+};
+
+// The processes whose parent is `pid`, from /proc.
+std::vector<int> children_of(pid_t pid) {
+  std::vector<int> out;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  while (const dirent* e = ::readdir(proc)) {
+    const int child = std::atoi(e->d_name);
+    if (child <= 0) continue;
+    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == pid) out.push_back(child);
+  }
+  ::closedir(proc);
+  return out;
+}
+
+std::size_t open_fds(pid_t pid) {
+  std::size_t n = 0;
+  DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
+  if (d == nullptr) return 0;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+bool sanitized() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  return true;
+#else
+  return false;
+#endif
+#else
+  return false;
+#endif
+}
+
+struct crash_case {
+  kernel_tier tier;
+  const char* command;
+  const char* exit_text;  // how pdcd describes the host's end (unsanitized builds)
+};
+
+std::string case_name(const testing::TestParamInfo<crash_case>& info) {
+  return std::string(to_string(info.param.tier)) + "_" + info.param.command;
+}
+
+class CrashTest : public testing::TestWithParam<crash_case> {};
+
+TEST_P(CrashTest, TheHostRestartsAloneAndTheSameAttachmentIsServedAgain) {
+  const auto& c = GetParam();
+  daemon_process d{{"--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  auto launched = admin.launch(crasher("k", c.tier));
+  ASSERT_TRUE(launched) << launched.err().what();
+  ASSERT_TRUE(admin.activate("k"));
+  auto a = admin.attach("k");
+  ASSERT_TRUE(a) << a.err().what();
+  auto first = a->request(bytes("count"), k_wait_ns);
+  ASSERT_TRUE(first) << first.err().what();
+  EXPECT_EQ(text(*first), "1");
+  const auto pid_before = admin.status("k")->host_pid;
+  EXPECT_GT(pid_before, 0);
+
+  auto crashed = a->request(bytes(c.command), k_wait_ns);
+
+  ASSERT_FALSE(crashed);
+  EXPECT_EQ(crashed.code(), errc::kernel_restarted) << crashed.err().what();
+  // The same attachment, without re-attaching, is served by a new host (with a new state).
+  auto again = a->request(bytes("count"), k_wait_ns);
+  ASSERT_TRUE(again) << again.err().what();
+  EXPECT_EQ(text(*again), "1");
+  ASSERT_TRUE(wait_until([&] { return admin.status("k")->state == kernel_state::active; }));
+  const auto s = admin.status("k");
+  EXPECT_EQ(s->restarts, 1U);
+  EXPECT_NE(s->host_pid, pid_before);
+  EXPECT_GT(s->recovery_ns, 0U);
+  if (!sanitized()) {
+    EXPECT_NE(s->last_exit.find(c.exit_text), std::string::npos) << s->last_exit;
+  }
+  EXPECT_NE(s->last_error.find("ended by"), std::string::npos) << s->last_error;
+  // The socket path is served by the new host too.
+  auto over_socket = admin.request("k", bytes("count"), k_wait_ns);
+  ASSERT_TRUE(over_socket) << over_socket.err().what();
+  EXPECT_EQ(text(*over_socket), "2");
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryTierAndCrash, CrashTest,
+                         testing::Values(crash_case{kernel_tier::async, "segv", "signal SIGSEGV"},
+                                         crash_case{kernel_tier::async, "abort", "signal SIGABRT"},
+                                         crash_case{kernel_tier::async, "exit3", "exit code 3"},
+                                         crash_case{kernel_tier::threaded, "segv", "signal SIGSEGV"},
+                                         crash_case{kernel_tier::threaded, "abort", "signal SIGABRT"},
+                                         crash_case{kernel_tier::threaded, "exit3", "exit code 3"},
+                                         crash_case{kernel_tier::spin, "segv", "signal SIGSEGV"},
+                                         crash_case{kernel_tier::spin, "abort", "signal SIGABRT"},
+                                         crash_case{kernel_tier::spin, "exit3", "exit code 3"}),
+                         case_name);
+
+TEST(Isolation, ASocketSenderWaitingOnACrashingHostGetsKernelRestarted) {
+  daemon_process d{{"--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  ASSERT_TRUE(admin.launch(crasher("k", kernel_tier::threaded)));
+  ASSERT_TRUE(admin.activate("k"));
+
+  auto crashed = admin.request("k", bytes("abort"), k_wait_ns);
+
+  ASSERT_FALSE(crashed);
+  EXPECT_EQ(crashed.code(), errc::kernel_restarted) << crashed.err().what();
+  auto again = admin.request("k", bytes("echo me"), k_wait_ns);
+  ASSERT_TRUE(again) << again.err().what();
+  EXPECT_EQ(text(*again), "echo me");
+}
+
+TEST(Isolation, AnotherKernelsClientStreamsThroughEveryCrashWithoutOneError) {
+  config_file cfg("[isolation]\nbackoff_initial_ms = 10\nmax_restarts = 100\n");
+  daemon_process d{{"--config", cfg.path(), "--load", "pdc_test_crasher.so", "--load", "pdc_echo.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  ASSERT_TRUE(admin.launch(crasher("crashy", kernel_tier::async)));
+  ASSERT_TRUE(admin.activate("crashy"));
+  launch_options echo;
+  echo.kernel_type = "echo";
+  echo.kernel_id = "steady";
+  echo.isolation = kernel_isolation::process;
+  ASSERT_TRUE(admin.launch(echo));
+  ASSERT_TRUE(admin.activate("steady"));
+
+  std::atomic<bool> done{false};
+  std::atomic<std::uint64_t> replies{0}, errors{0};
+  std::string first_error;
+  std::thread honest([&] {
+    auto c = client::connect(d.socket(), "honest");
+    if (!c) {
+      errors = 1;
+      return;
+    }
+    auto a = c->attach("steady");
+    if (!a) {
+      errors = 1;
+      return;
+    }
+    while (!done.load()) {
+      auto r = a->request(bytes("ping"), k_wait_ns);
+      if (r && text(*r) == "ping") {
+        ++replies;
+      } else if (errors++ == 0) {
+        first_error = r ? "wrong reply " + text(*r) : r.err().what();
+      }
+    }
+  });
+  auto crashing = connect(d, "crashing");
+  auto a = crashing.attach("crashy");
+  ASSERT_TRUE(a) << a.err().what();
+  for (int i = 0; i < 5; ++i) {
+    auto r = a->request(bytes("segv"), k_wait_ns);
+    EXPECT_EQ(r.code(), errc::kernel_restarted);
+    auto ok = a->request(bytes("count"), k_wait_ns);  // waits for the new host
+    EXPECT_TRUE(ok) << ok.err().what();
+  }
+  ASSERT_TRUE(wait_until([&] { return replies.load() > 100; }));
+  done = true;
+  honest.join();
+
+  EXPECT_EQ(errors.load(), 0U) << first_error;
+  EXPECT_EQ(admin.status("crashy")->restarts, 5U);
+  EXPECT_EQ(admin.status("steady")->restarts, 0U);
+}
+
+TEST(Isolation, ACrashLoopEndsInFailedUntilAnAdministratorLaunchesItAgain) {
+  config_file cfg("[isolation]\nbackoff_initial_ms = 10\nmax_restarts = 3\nrestart_window_ms = 60000\n");
+  daemon_process d{{"--config", cfg.path(), "--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  // Each host aborts 50 ms after its create(): it starts, then dies, again and again.
+  ASSERT_TRUE(admin.launch(crasher("loop", kernel_tier::threaded, "crash_in:50")));
+  ASSERT_TRUE(admin.activate("loop"));
+
+  ASSERT_TRUE(wait_until([&] { return admin.status("loop")->state == kernel_state::failed; })) << d.log();
+  const auto s = admin.status("loop");
+  EXPECT_EQ(s->restarts, 3U);
+  EXPECT_EQ(s->host_pid, 0);
+  EXPECT_NE(s->last_error.find("failed: its host ended 4 times"), std::string::npos) << s->last_error;
+  const auto listed = d.pdcctl({"list"});
+  EXPECT_NE(listed.out.find("failed"), std::string::npos) << listed.out;
+  auto refused = admin.attach("loop");
+  EXPECT_EQ(refused.code(), errc::plugin_error);
+  auto unanswered = admin.request("loop", bytes("x"), k_wait_ns);
+  EXPECT_EQ(unanswered.code(), errc::plugin_error) << unanswered.err().what();
+
+  ASSERT_TRUE(admin.terminate("loop"));
+  ASSERT_TRUE(admin.launch(crasher("loop", kernel_tier::threaded)));
+  ASSERT_TRUE(admin.activate("loop"));
+  auto served = admin.request("loop", bytes("count"), k_wait_ns);
+  ASSERT_TRUE(served) << served.err().what();
+  EXPECT_EQ(text(*served), "1");
+}
+
+TEST(Isolation, ACrashInCreateFailsThatLaunchAloneWithAReason) {
+  daemon_process d{{"--load", "pdc_test_crasher.so", "--load", "pdc_echo.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+
+  auto launched = admin.launch(crasher("bad", kernel_tier::async, "crash"));
+
+  ASSERT_FALSE(launched);
+  EXPECT_EQ(launched.code(), errc::plugin_error);
+  EXPECT_NE(launched.err().what().find("ended before it was ready"), std::string::npos) << launched.err().what();
+  EXPECT_EQ(admin.status("bad").code(), errc::not_found);
+  launch_options echo;
+  echo.kernel_type = "echo";
+  echo.kernel_id = "echo";
+  ASSERT_TRUE(admin.launch(echo));
+  ASSERT_TRUE(admin.activate("echo"));
+  auto r = admin.request("echo", bytes("still here"), k_wait_ns);
+  ASSERT_TRUE(r) << r.err().what();
+  EXPECT_TRUE(children_of(d.pid()).empty());
+}
+
+TEST(Isolation, AHostThatStopsMakingProgressIsKilledAndRestarted) {
+  config_file cfg("[isolation]\nhang_timeout_ms = 400\n");
+  daemon_process d{{"--config", cfg.path(), "--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  ASSERT_TRUE(admin.launch(crasher("stuck", kernel_tier::threaded)));
+  ASSERT_TRUE(admin.activate("stuck"));
+  auto a = admin.attach("stuck");
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->send(bytes("hang")));
+  ASSERT_TRUE(a->send(bytes("waiting behind the hang")));
+
+  ASSERT_TRUE(wait_until([&] { return admin.status("stuck")->restarts == 1; })) << d.log();
+  ASSERT_TRUE(wait_until([&] { return admin.status("stuck")->state == kernel_state::active; }));
+  if (!sanitized()) {
+    EXPECT_EQ(admin.status("stuck")->last_exit, "signal SIGKILL");
+  }
+  // The restart notice in the ring predates this request: it is passed over.
+  auto served = a->request(bytes("count"), k_wait_ns);
+  ASSERT_TRUE(served) << served.err().what();
+  EXPECT_EQ(text(*served), "1");
+}
+
+TEST(Isolation, TerminatingAnIsolatedKernelEndsItsHostAndLeaksNothing) {
+  daemon_process d{{"--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  // A first kernel and attachment settle the daemon's own descriptors.
+  ASSERT_TRUE(admin.launch(crasher("warm", kernel_tier::async)));
+  ASSERT_TRUE(admin.terminate("warm"));
+  ASSERT_TRUE(wait_until([&] { return children_of(d.pid()).empty(); }));
+  const std::size_t fds_before = open_fds(d.pid());
+
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(admin.launch(crasher("k", kernel_tier::threaded)));
+    ASSERT_TRUE(admin.activate("k"));
+    {
+      auto a = admin.attach("k");
+      ASSERT_TRUE(a);
+      EXPECT_EQ(a->request(bytes("segv"), k_wait_ns).code(), errc::kernel_restarted);
+      ASSERT_TRUE(a->request(bytes("count"), k_wait_ns));
+      EXPECT_EQ(children_of(d.pid()).size(), 1U);
+      ASSERT_TRUE(a->detach());
+    }
+    auto t = admin.terminate("k");
+    ASSERT_TRUE(t) << t.err().what();
+  }
+
+  ASSERT_TRUE(wait_until([&] { return children_of(d.pid()).empty(); }));
+  EXPECT_TRUE(wait_until([&] { return open_fds(d.pid()) <= fds_before; }))
+      << open_fds(d.pid()) << " descriptors, " << fds_before << " before";
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
+TEST(Isolation, SigtermEndsEveryHost) {
+  daemon_process d{{"--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  ASSERT_TRUE(admin.launch(crasher("a", kernel_tier::async)));
+  ASSERT_TRUE(admin.launch(crasher("b", kernel_tier::spin)));
+  ASSERT_TRUE(admin.activate("b"));
+  const auto hosts = children_of(d.pid());
+  ASSERT_EQ(hosts.size(), 2U);
+
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+  for (const int h : hosts) EXPECT_TRUE(wait_until([&] { return ::kill(h, 0) != 0; })) << "host " << h << " lives";
+}
+
+}  // namespace
+}  // namespace pdc::test
