@@ -10,23 +10,38 @@
 #include <filesystem>
 #include <thread>
 
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include "app/daemon.hpp"
 #include "pinning.hpp"
 
 namespace pdc::bench {
 
+namespace {
+// Several daemons in one run (pdc-bench isolation) each get a socket of their own.
+int next_daemon() {
+  static int n = 0;
+  return ++n;
+}
+}  // namespace
+
 bench_daemon::bench_daemon(const std::string& kernels_dir, std::vector<std::string> plugins,
-                           std::vector<daemon::startup_kernel> kernels)
-    : socket_(
-          (std::filesystem::temp_directory_path() / ("pdc-bench-" + std::to_string(::getpid()) + ".sock")).string()) {
+                           std::vector<daemon::startup_kernel> kernels, daemon::isolation_config isolation)
+    : socket_((std::filesystem::temp_directory_path() /
+               ("pdc-bench-" + std::to_string(::getpid()) + "-" + std::to_string(next_daemon()) + ".sock"))
+                  .string()) {
   pid_ = ::fork();
   if (pid_ != 0) return;
   pin_server_side();
+  // Its log lines (a crashing host, say) go to stderr, never into the table on stdout.
+  spdlog::set_default_logger(spdlog::stderr_logger_st("pdcd-bench"));
   daemon::daemon_config cfg;
   cfg.socket_path = socket_;
   cfg.plugin_dirs = {kernels_dir};
   cfg.plugins = std::move(plugins);
   cfg.kernels = std::move(kernels);
+  cfg.isolation = std::move(isolation);
   cfg.log_level = "warn";
   daemon::set_log_level("warn");
   auto d = daemon::daemon::create(cfg, true);

@@ -19,7 +19,7 @@ class bench_daemon {
  public:
   /// Loads `plugins` from `kernels_dir` and launches `kernels` (activated).
   bench_daemon(const std::string& kernels_dir, std::vector<std::string> plugins,
-               std::vector<daemon::startup_kernel> kernels = {});
+               std::vector<daemon::startup_kernel> kernels = {}, daemon::isolation_config isolation = {});
   ~bench_daemon();
   bench_daemon(const bench_daemon&) = delete;
   bench_daemon& operator=(const bench_daemon&) = delete;

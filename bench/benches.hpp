@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "pdc/client.hpp"
 #include "report.hpp"
 
 namespace pdc::bench {
@@ -36,6 +37,17 @@ void run_socket(report& out, double scale, const std::string& kernels_dir);
 /// tier) beside bare shared-memory, futex and socket ping-pongs and, when
 /// installed, Eclipse iceoryx; `opt.reps` interleaved repetitions.
 void run_tiers(report& out, const bench_options& opt, const std::string& kernels_dir);
+
+/// `isolation`: process-isolated kernels against the same kernels inside
+/// pdcd (round trip and one-way, per tier), the time from a host's crash to
+/// the first good reply, and a neighbour's round trip while a kernel crash-loops.
+void run_isolation(report& out, const bench_options& opt, const std::string& kernels_dir);
+
+// Over an attachment to `kernel`: round trips of 64 bytes (the first tenth is
+// warm-up), and a one-way stream of `count` in batches ended by a probe
+// (sink kernel) in messages per second (bench/tiers_bench.cpp).
+histogram attach_round_trip(client& c, const std::string& kernel, std::uint64_t rounds);
+double attach_one_way(client& c, const std::string& kernel, std::uint64_t count, std::size_t batch);
 
 // Building blocks shared between subcommands (bench/ring_bench.cpp, socket_bench.cpp).
 histogram pdc_put_get(std::uint64_t ops);

@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
   socket->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_echo.so");
   auto* tiers = app.add_subcommand("tiers", "The seed's tier table: every tier over attachments vs bare baselines");
   tiers->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_echo.so and pdc_sink.so");
+  auto* isolation = app.add_subcommand(
+      "isolation", "Process-isolated kernels vs the same in pdcd; crash-to-reply time; a neighbour under a crash loop");
+  isolation->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_echo.so and pdc_sink.so");
 #endif
   for (auto* sub : app.get_subcommands({})) sub->fallthrough();
   CLI11_PARSE(app, argc, argv);
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
 #ifdef PDC_BENCH_WITH_DAEMON
   if (socket->parsed()) pdc::bench::run_socket(out, opt.scale, kernels_dir);
   if (tiers->parsed()) pdc::bench::run_tiers(out, opt, kernels_dir);
+  if (isolation->parsed()) pdc::bench::run_isolation(out, opt, kernels_dir);
 #endif
   out.compute_ratios();
   if (json) {

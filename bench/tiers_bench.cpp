@@ -90,6 +90,8 @@ bool launch(client& c, const std::string& type, const std::string& id, kernel_ti
   return static_cast<bool>(r);
 }
 
+}  // namespace
+
 histogram attach_round_trip(client& c, const std::string& kernel, std::uint64_t rounds) {
   histogram h;
   auto a = c.attach(kernel);
@@ -160,6 +162,8 @@ double attach_one_way(client& c, const std::string& kernel, std::uint64_t count,
   }
   return static_cast<double>(count) * 1e9 / static_cast<double>(t1 - t0);
 }
+
+namespace {
 
 row with_baseline(row r, const std::string& baseline) {
   r.baseline = baseline;
