@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   std::string kernel_id;
   app.add_option("--link", link_fd, "Descriptor of the host link pdcd passed")->required();
   app.add_option("--kernel", kernel_id, "The kernel's id (for ps and logs)");
+  std::string rendezvous;
+  app.add_option("--rendezvous", rendezvous, "Where to reconnect if pdcd goes away (also in the Start frame)");
   CLI11_PARSE(app, argc, argv);
 
   auto logger = spdlog::stderr_logger_mt("pdc-kernel-host");

@@ -119,7 +119,11 @@ class daemon_process {
     ready_ = wait_until([&] { return socket_answers(socket_) || exited(); });
   }
   ~daemon_process() {
-    if (pid_ > 0 && !reaped_) stop(SIGKILL);
+    if (pid_ <= 0 || reaped_) return;
+    // Its kernel hosts would outlive it, waiting for the next pdcd: they go too.
+    const auto hosts = children();
+    stop(SIGKILL);
+    for (const int h : hosts) ::kill(h, SIGKILL);
   }
   daemon_process(const daemon_process&) = delete;
   daemon_process& operator=(const daemon_process&) = delete;
@@ -157,6 +161,27 @@ class daemon_process {
     std::stringstream s;
     s << in.rdbuf();
     return s.str();
+  }
+
+  /// Its child processes now (kernel hosts), from /proc.
+  [[nodiscard]] std::vector<int> children() const {
+    std::vector<int> out;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
+      const int child = std::atoi(e.path().filename().c_str());
+      if (child <= 0) continue;
+      std::ifstream stat(e.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      const auto close = line.rfind(')');
+      if (close == std::string::npos || close + 2 >= line.size()) continue;
+      std::istringstream rest(line.substr(close + 2));
+      char state = 0;
+      int ppid = 0;
+      rest >> state >> ppid;
+      if (ppid == pid_) out.push_back(child);
+    }
+    return out;
   }
 
   /// Runs pdcctl against this daemon.

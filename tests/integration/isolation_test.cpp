@@ -89,6 +89,15 @@ std::size_t open_fds(pid_t pid) {
   return n;
 }
 
+// True once `pid` has ended (gone, or a zombie nobody reaped yet).
+bool process_gone(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const auto close = line.rfind(')');
+  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] == 'Z';
+}
+
 bool sanitized() {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
   return true;
@@ -353,6 +362,68 @@ TEST(Isolation, SigtermEndsEveryHost) {
 
   EXPECT_EQ(d.stop(SIGTERM), 0);
   for (const int h : hosts) EXPECT_TRUE(wait_until([&] { return ::kill(h, 0) != 0; })) << "host " << h << " lives";
+}
+
+TEST(Isolation, HostsOutliveAKilledPdcdAndTheNextOneAdoptsThemWithTheirState) {
+  temp_dir socket_dir;
+  const std::string socket = socket_dir.path() + "/pdcd.sock";
+  auto first = std::make_unique<daemon_process>(std::vector<std::string>{"--load", "pdc_test_crasher.so"}, socket);
+  ASSERT_TRUE(first->ready()) << first->log();
+  auto admin = connect(*first, "admin");
+  auto o = crasher("counter", kernel_tier::threaded);
+  o.access = {"anyone=status"};
+  ASSERT_TRUE(admin.launch(o));
+  ASSERT_TRUE(admin.activate("counter"));
+  auto a = admin.attach("counter");
+  ASSERT_TRUE(a);
+  for (int i = 1; i <= 3; ++i) ASSERT_EQ(text(*a->request(bytes("count"), k_wait_ns)), std::to_string(i));
+  const int host = admin.status("counter")->host_pid;
+
+  first->stop(SIGKILL);
+
+  // No pdcd: the host serves the attachment still (the rings go to it directly).
+  ASSERT_FALSE(process_gone(host));
+  auto during = a->request(bytes("count"), k_wait_ns);
+  ASSERT_TRUE(during) << during.err().what();
+  EXPECT_EQ(text(*during), "4");
+  // The next pdcd adopts it: the kernel, its state, its access list and the attachment.
+  daemon_process second({"--load", "pdc_test_crasher.so"}, socket);
+  ASSERT_TRUE(second.ready()) << second.log();
+  EXPECT_TRUE(wait_until([&] { return second.log().find("kernel 'counter' adopted") != std::string::npos; }))
+      << second.log();
+  auto again = connect(second, "admin again");
+  auto s = again.status("counter");
+  ASSERT_TRUE(s) << s.err().what();
+  EXPECT_EQ(s->state, kernel_state::active);
+  EXPECT_EQ(s->host_pid, host);
+  EXPECT_EQ(s->access, std::vector<std::string>{"anyone=status"});
+  auto over_socket = again.request("counter", bytes("count"), k_wait_ns);
+  ASSERT_TRUE(over_socket) << over_socket.err().what();
+  EXPECT_EQ(text(*over_socket), "5");
+  auto on_ring = a->request(bytes("count"), k_wait_ns);
+  ASSERT_TRUE(on_ring) << on_ring.err().what();
+  EXPECT_EQ(text(*on_ring), "6");
+  // And supervises it: a crash restarts it under the new pdcd.
+  EXPECT_EQ(again.request("counter", bytes("segv"), k_wait_ns).code(), errc::kernel_restarted);
+  ASSERT_TRUE(wait_until([&] { return again.status("counter")->restarts == 1; }));
+  auto restarted = again.request("counter", bytes("count"), k_wait_ns);
+  ASSERT_TRUE(restarted) << restarted.err().what();
+  EXPECT_EQ(text(*restarted), "1");
+
+  EXPECT_EQ(second.stop(SIGTERM), 0);
+  EXPECT_TRUE(wait_until([&] { return process_gone(host); }));
+}
+
+TEST(Isolation, AHostWhosePdcdStoppedCleanlyEndsWithIt) {
+  daemon_process d{{"--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  ASSERT_TRUE(admin.launch(crasher("k", kernel_tier::async)));
+  const int host = admin.status("k")->host_pid;
+
+  EXPECT_EQ(d.stop(SIGTERM), 0);
+
+  EXPECT_TRUE(wait_until([&] { return process_gone(host); }));
 }
 
 }  // namespace

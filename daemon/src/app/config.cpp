@@ -196,7 +196,7 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
       if (t == nullptr) fail(*n, source_name, "'isolation' must be a table");
       check_keys(*t, source_name,
                  {"host_path", "max_restarts", "restart_window_ms", "backoff_initial_ms", "backoff_max_ms",
-                  "start_timeout_ms", "stats_interval_ms", "hang_timeout_ms"},
+                  "start_timeout_ms", "stats_interval_ms", "hang_timeout_ms", "orphan_timeout_ms"},
                  "[isolation]");
       auto& i = cfg.isolation;
       i.host_path = get_string(*t, "host_path", source_name, i.host_path);
@@ -207,6 +207,7 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
       i.start_timeout_ms = get_u32(*t, "start_timeout_ms", source_name, i.start_timeout_ms, 1);
       i.stats_interval_ms = get_u32(*t, "stats_interval_ms", source_name, i.stats_interval_ms, 1);
       i.hang_timeout_ms = get_u32(*t, "hang_timeout_ms", source_name, i.hang_timeout_ms);
+      i.orphan_timeout_ms = get_u32(*t, "orphan_timeout_ms", source_name, i.orphan_timeout_ms);
     }
     if (const auto* n = root.get("pool")) {
       const auto* arr = n->as_array();

@@ -48,6 +48,12 @@ struct isolation_config {
   /// A host whose kernel makes no progress this long while messages wait is
   /// killed and restarted (0: never).
   std::uint32_t hang_timeout_ms = 10'000;
+  /// How long a host whose pdcd is gone keeps its kernel for the next pdcd
+  /// to adopt (0: for ever); then it terminates the kernel and exits.
+  std::uint32_t orphan_timeout_ms = 60'000;
+  /// Set by pdcd, not the file: the socket where hosts whose pdcd died
+  /// reconnect ("" : they end with it).
+  std::string rendezvous_path;
 };
 
 struct daemon_config {

@@ -23,7 +23,8 @@
 namespace pdc::daemon {
 
 struct daemon::impl {
-  explicit impl(daemon_config c) : cfg(std::move(c)), reg(io, cfg), server(io, reg, cfg), signals(io), guard(io) {
+  explicit impl(daemon_config c)
+      : cfg(std::move(c)), reg(io, cfg), server(io, reg, cfg), rendezvous(io, reg), signals(io), guard(io) {
     reg.set_sink(&server);
   }
   ~impl() { reg.set_sink(nullptr); }
@@ -66,6 +67,7 @@ struct daemon::impl {
     stopping = true;
     notify_systemd("STOPPING=1");
     server.stop_accepting();
+    rendezvous.stop();
     reg.terminate_all(std::uint64_t{cfg.drain_timeout_ms} * 1'000'000, [this] { finish(); });
     // A handler that never returns must not keep the daemon alive: after the
     // drain timeout and a grace period, exit without waiting for it.
@@ -90,11 +92,13 @@ struct daemon::impl {
   }
 
   static constexpr std::chrono::milliseconds k_stop_grace{2000};
+  static constexpr std::chrono::milliseconds k_adopt_wait{3000};
 
   asio::io_context io{1};
   daemon_config cfg;
   registry reg;
   control_server server;
+  host_rendezvous rendezvous;
   asio::signal_set signals;
   asio::steady_timer guard;
   bool stopping = false;
@@ -154,7 +158,32 @@ result<std::unique_ptr<daemon>> daemon::create(daemon_config cfg, bool handle_si
   for (const auto& plugin : p->cfg.plugins) {
     if (auto r = p->reg.load_plugin(plugin); !r) spdlog::error("plugin {} not loaded: {}", plugin, r.err().what());
   }
+  // Hosts of isolated kernels outlive their pdcd: those of the one before
+  // reconnect here and are adopted before the config's kernels start.
+  const std::string rendezvous_path = path + ".hosts";
+  if (auto r = p->rendezvous.listen(rendezvous_path); !r) {
+    spdlog::warn("no rendezvous for kernel hosts ({}): isolated kernels end with this pdcd", r.err().what());
+  } else {
+    p->cfg.isolation.rendezvous_path = rendezvous_path;
+    const auto waiting = host_rendezvous::waiting_hosts(rendezvous_path);
+    if (!waiting.empty()) {
+      spdlog::info("{} kernel host(s) of the pdcd before are running; adopting them", waiting.size());
+      const auto until = std::chrono::steady_clock::now() + impl::k_adopt_wait;
+      while (p->rendezvous.adopted() < waiting.size() && std::chrono::steady_clock::now() < until) {
+        p->io.run_for(std::chrono::milliseconds(10));
+      }
+      p->io.restart();
+      if (p->rendezvous.adopted() < waiting.size()) {
+        spdlog::warn("{} of {} kernel host(s) adopted within {} ms", p->rendezvous.adopted(), waiting.size(),
+                     impl::k_adopt_wait.count());
+      }
+    }
+  }
   for (const auto& k : p->cfg.kernels) {
+    if (p->reg.kernels().contains(k.launch.kernel_id)) {
+      spdlog::info("kernel '{}' of the config runs already (adopted from the pdcd before)", k.launch.kernel_id);
+      continue;
+    }
     auto req = k.launch;
     req.owner_uid = static_cast<std::uint32_t>(::geteuid());  // the daemon launches them
     if (auto r = p->reg.launch(std::move(req)); !r) {

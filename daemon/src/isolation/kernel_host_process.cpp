@@ -1,5 +1,9 @@
 #include "isolation/kernel_host_process.hpp"
 
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <asio/post.hpp>
@@ -73,8 +77,13 @@ void kernel_host_process::read_link() {
     link_packet p;
     const errc got = link_.receive(p);
     if (got == errc::empty) break;
+    if (got == errc::peer_gone && kernel_ && !start_.rendezvous.empty()) {
+      // pdcd is gone: the attachments are served still, and the next pdcd adopts this host.
+      orphaned();
+      return;
+    }
     if (got != errc::ok) {
-      // pdcd is gone (or sent garbage): the kernel goes with it.
+      // pdcd is gone (or sent garbage) and nobody can adopt the kernel: it goes with it.
       finish(got == errc::peer_gone ? 0 : 2);
       return;
     }
@@ -88,6 +97,19 @@ void kernel_host_process::read_link() {
 
 void kernel_host_process::on_packet(link_packet& p) {
   const auto& f = p.frame();
+  if (adopting_) {
+    if (f.body_type() == host::Body::Adopted) {
+      adopting_ = false;
+      spdlog::info("adopted by the new pdcd");
+      schedule_stats();
+    } else if (f.body_type() == host::Body::Refused) {
+      const auto* r = f.body_as_Refused();
+      spdlog::error("the new pdcd refused to adopt the kernel ({}); terminating it",
+                    r->reason() != nullptr ? r->reason()->str() : "no reason given");
+      kernel_->terminate(true, 0, [this](result<void>) { finish(0); });
+    }
+    return;
+  }
   if (!started_ && f.body_type() != host::Body::Start) {
     fail(errc::protocol_error, "the first frame on the host link must be Start");
     return;
@@ -156,34 +178,16 @@ void kernel_host_process::fail(errc code, const std::string& why) {
 
 void kernel_host_process::start(const host::Start& s) {
   started_ = true;
-  if (s.link_version() != k_host_link_version) {
-    fail(errc::version_mismatch, "pdcd speaks host link " + std::to_string(s.link_version()) +
-                                     ", this pdc-kernel-host " + std::to_string(k_host_link_version) +
-                                     " (install pdcd and pdc-kernel-host from one build)");
+  auto decoded = decode_start(s);
+  if (!decoded) {
+    fail(decoded.code(), decoded.err().what());
     return;
   }
-  stats_interval_ms_ = std::max<std::uint32_t>(s.stats_interval_ms(), 1);
-  launch_request req;
-  req.kernel_type = s.kernel_type() != nullptr ? s.kernel_type()->str() : "";
-  req.kernel_id = s.kernel_id() != nullptr ? s.kernel_id()->str() : "";
-  auto tier = tier_from_value(s.tier());
-  auto policy = backpressure_from_value(s.backpressure());
-  if (!tier || !policy) {
-    fail(errc::protocol_error, "Start names an unknown tier or policy");
-    return;
-  }
-  req.tier = *tier;
-  req.policy = *policy;
-  req.capacity = std::max<std::uint32_t>(s.capacity(), 1);
-  req.max_message_bytes = s.max_message_bytes();
-  req.block_timeout_ms = s.block_timeout_ms();
-  req.config = s.config() != nullptr ? s.config()->str() : "";
-  req.workers = s.workers();
-  req.cpu = s.cpu();
-  req.idle_spin_us = s.idle_spin_us();
-  req.latency_metrics = s.latency_metrics();
-  req.owner_uid = s.owner_uid();
-  const std::string path = s.plugin_path() != nullptr ? s.plugin_path()->str() : "";
+  start_ = std::move(decoded).value();
+  stats_interval_ms_ = start_.stats_interval_ms;
+  launch_request req = start_.req;
+  req.isolation = kernel_isolation::none;  // in here, it runs in this process
+  const std::string& path = start_.plugin_path;
   auto info = loader_.load(path);
   if (!info) {
     fail(info.code(), info.err().what());
@@ -348,6 +352,84 @@ void kernel_host_process::post_after(std::uint64_t delay_ns, std::function<void(
   timer->async_wait([timer, fn = std::move(fn)](const std::error_code& ec) {
     if (!ec) fn();
   });
+}
+
+// ---- a host whose pdcd is gone ----------------------------------------------------------
+
+void kernel_host_process::orphaned() {
+  stats_timer_.cancel();
+  (void)watch_.release();
+  link_.close();
+  spdlog::warn("pdcd is gone; serving the attachments still, and waiting for a pdcd at {}", start_.rendezvous);
+  reconnect_delay_ms_ = 50;
+  orphaned_ns_ = now_ns();
+  schedule_reconnect();
+}
+
+void kernel_host_process::schedule_reconnect() {
+  stats_timer_.expires_after(std::chrono::milliseconds(reconnect_delay_ms_));
+  stats_timer_.async_wait([this](const std::error_code& ec) {
+    if (ec) return;
+    const std::uint64_t limit = std::uint64_t{start_.orphan_timeout_ms} * 1'000'000;
+    if (limit != 0 && now_ns() - orphaned_ns_ > limit) {
+      spdlog::warn("no pdcd came back within {} ms ([isolation] orphan_timeout_ms); terminating the kernel",
+                   start_.orphan_timeout_ms);
+      kernel_->terminate(true, 0, [this](result<void>) { finish(0); });
+      return;
+    }
+    if (!reconnect()) {
+      reconnect_delay_ms_ = std::min<std::uint32_t>(reconnect_delay_ms_ * 2, 1000);
+      schedule_reconnect();
+    }
+  });
+}
+
+bool kernel_host_process::reconnect() {
+  const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (start_.rendezvous.size() >= sizeof addr.sun_path) {
+    ::close(fd);
+    return false;
+  }
+  std::memcpy(addr.sun_path, start_.rendezvous.c_str(), start_.rendezvous.size() + 1);
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return false;
+  }
+  link_ = host_link(fd);
+  // Who we are and what we serve: the Start we were given, our state, then each attachment with its descriptors.
+  {
+    flatbuffers::FlatBufferBuilder b(1024);
+    const auto st = encode_start(b, start_);
+    const auto adopt =
+        host::CreateAdopt(b, st, static_cast<std::int32_t>(::getpid()), static_cast<std::uint8_t>(kernel_->state()));
+    if (send_frame(host::Body::Adopt, b, adopt.Union()) != errc::ok) {
+      link_.close();
+      return false;
+    }
+  }
+  bool sent = true;
+  kernel_->for_each_attachment([&](const attachment_source& src) {
+    const int seg = ::fcntl(src.view.seg().fd(), F_DUPFD_CLOEXEC, 0);
+    const int wake = ::fcntl(src.wake_fd, F_DUPFD_CLOEXEC, 0);
+    flatbuffers::FlatBufferBuilder b(128);
+    b.Finish(host::CreateFrame(b, host::Body::Attach, host::CreateAttach(b, src.id, src.session_id).Union()));
+    const int fds[2] = {seg, wake};
+    if (seg < 0 || wake < 0 || link_.send({b.GetBufferPointer(), b.GetSize()}, fds) != errc::ok) sent = false;
+    if (seg >= 0) ::close(seg);
+    if (wake >= 0) ::close(wake);
+  });
+  flatbuffers::FlatBufferBuilder b(64);
+  if (!sent || send_frame(host::Body::AdoptDone, b, host::CreateAdoptDone(b).Union()) != errc::ok) {
+    link_.close();
+    return false;
+  }
+  adopting_ = true;
+  watch_.assign(link_.fd());
+  read_link();
+  return true;
 }
 
 bool kernel_host_process::on_control_thread() const noexcept {

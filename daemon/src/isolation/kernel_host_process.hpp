@@ -56,6 +56,9 @@ class kernel_host_process final : public kernel_host {
   void schedule_stats();
   void finish(int code);
   errc send_frame(host::Body type, flatbuffers::FlatBufferBuilder& b, flatbuffers::Offset<void> body);
+  void orphaned();
+  void schedule_reconnect();
+  bool reconnect();
 
   asio::io_context io_;
   host_link link_;
@@ -69,6 +72,10 @@ class kernel_host_process final : public kernel_host {
   std::uint32_t stats_interval_ms_ = 100;
   int exit_code_ = 0;
   bool started_ = false;
+  host_start start_;       // what pdcd started us with (sent again to adopt us)
+  bool adopting_ = false;  // waiting for a new pdcd's Adopted or Refused
+  std::uint32_t reconnect_delay_ms_ = 50;
+  std::uint64_t orphaned_ns_ = 0;
 };
 
 }  // namespace pdc::daemon

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -122,6 +123,56 @@ errc host_link::receive(link_packet& out) const {
 errc make_link_pair(int (&fds)[2]) noexcept {
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) return errc::system_error;
   return errc::ok;
+}
+
+flatbuffers::Offset<host::Start> encode_start(flatbuffers::FlatBufferBuilder& b, const host_start& s) {
+  const auto& r = s.req;
+  const auto path = b.CreateString(s.plugin_path);
+  const auto type = b.CreateString(r.kernel_type);
+  const auto id = b.CreateString(r.kernel_id);
+  const auto config = b.CreateString(r.config);
+  const auto rendezvous = b.CreateString(s.rendezvous);
+  const auto access = b.CreateVectorOfStrings(r.access);
+  return host::CreateStart(b, k_host_link_version, path, type, id, static_cast<std::uint8_t>(r.tier), r.capacity,
+                           static_cast<std::uint8_t>(r.policy), r.max_message_bytes, r.block_timeout_ms, config,
+                           r.workers, r.cpu, r.idle_spin_us, r.latency_metrics, r.owner_uid, s.stats_interval_ms,
+                           rendezvous, access, s.orphan_timeout_ms);
+}
+
+result<host_start> decode_start(const host::Start& s) {
+  if (s.link_version() != k_host_link_version) {
+    return make_error(errc::version_mismatch, "host link " + std::to_string(s.link_version()) + ", this build speaks " +
+                                                  std::to_string(k_host_link_version) +
+                                                  " (install pdcd and pdc-kernel-host from one build)");
+  }
+  host_start out;
+  auto& r = out.req;
+  auto tier = tier_from_value(s.tier());
+  if (!tier) return make_error(errc::protocol_error, tier.err().what());
+  auto policy = backpressure_from_value(s.backpressure());
+  if (!policy) return make_error(errc::protocol_error, policy.err().what());
+  r.kernel_type = s.kernel_type() != nullptr ? s.kernel_type()->str() : "";
+  r.kernel_id = s.kernel_id() != nullptr ? s.kernel_id()->str() : "";
+  r.tier = *tier;
+  r.policy = *policy;
+  r.capacity = std::max<std::uint32_t>(s.capacity(), 1);
+  r.max_message_bytes = s.max_message_bytes();
+  r.block_timeout_ms = s.block_timeout_ms();
+  r.config = s.config() != nullptr ? s.config()->str() : "";
+  r.workers = s.workers();
+  r.cpu = s.cpu();
+  r.idle_spin_us = s.idle_spin_us();
+  r.latency_metrics = s.latency_metrics();
+  r.owner_uid = s.owner_uid();
+  r.isolation = kernel_isolation::process;
+  out.plugin_path = s.plugin_path() != nullptr ? s.plugin_path()->str() : "";
+  out.stats_interval_ms = std::max<std::uint32_t>(s.stats_interval_ms(), 1);
+  out.rendezvous = s.rendezvous() != nullptr ? s.rendezvous()->str() : "";
+  out.orphan_timeout_ms = s.orphan_timeout_ms();
+  if (s.access() != nullptr) {
+    for (const auto* e : *s.access()) r.access.push_back(e->str());
+  }
+  return out;
 }
 
 }  // namespace pdc::daemon

@@ -7,10 +7,13 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "pdc/core/errc.hpp"
+#include "pdc/core/result.hpp"
 #include "pdc/proto/host_generated.h"
+#include "runtime/launch_request.hpp"
 
 namespace pdc::daemon {
 
@@ -71,5 +74,18 @@ class host_link {
 
 /// Makes a connected socketpair for a host link (both ends close-on-exec).
 errc make_link_pair(int (&fds)[2]) noexcept;
+
+/// What a Start frame carries, both ways (pdcd starts a host; a host asks a
+/// new pdcd to adopt it).
+struct host_start {
+  launch_request req;
+  std::string plugin_path;
+  std::uint32_t stats_interval_ms = 100;
+  std::string rendezvous;
+  std::uint32_t orphan_timeout_ms = 0;
+};
+flatbuffers::Offset<host::Start> encode_start(flatbuffers::FlatBufferBuilder& b, const host_start& s);
+/// The Start's contents; protocol_error for values this build does not know.
+result<host_start> decode_start(const host::Start& s);
 
 }  // namespace pdc::daemon

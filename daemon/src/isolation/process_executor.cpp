@@ -111,7 +111,7 @@ process_executor::~process_executor() {
   }
   if (pidfd_ >= 0) {
     siginfo_t info{};
-    (void)::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_), &info, WEXITED);
+    if (adopted_child_) (void)::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_), &info, WEXITED);
     ::close(pidfd_);
   }
   for (auto& p : outbox_) {
@@ -139,8 +139,15 @@ result<void> process_executor::spawn() {
   posix_spawn_file_actions_adddup2(&actions, theirs.get(), k_host_link_fd);
   std::string kernel_arg = req_.kernel_id;
   std::string link_arg = std::to_string(k_host_link_fd);
+  std::string rendezvous_arg = cfg_.rendezvous_path;
   std::vector<char*> argv{const_cast<char*>(host_path_.c_str()), const_cast<char*>("--link"), link_arg.data(),
-                          const_cast<char*>("--kernel"),         kernel_arg.data(),           nullptr};
+                          const_cast<char*>("--kernel"), kernel_arg.data()};
+  // In the command line too, so a new pdcd finds the hosts it should expect (/proc).
+  if (!rendezvous_arg.empty()) {
+    argv.push_back(const_cast<char*>("--rendezvous"));
+    argv.push_back(rendezvous_arg.data());
+  }
+  argv.push_back(nullptr);
   pid_t pid = 0;
   const int rc = ::posix_spawn(&pid, host_path_.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -174,19 +181,44 @@ result<void> process_executor::spawn() {
   host_error_.clear();
 
   send_packet(frame_of(host::Body::Start, [&](flatbuffers::FlatBufferBuilder& b) {
-    const auto path = b.CreateString(plugin_path_);
-    const auto type = b.CreateString(req_.kernel_type);
-    const auto id = b.CreateString(req_.kernel_id);
-    const auto config = b.CreateString(req_.config);
-    return host::CreateStart(b, k_host_link_version, path, type, id, static_cast<std::uint8_t>(req_.tier),
-                             req_.capacity, static_cast<std::uint8_t>(req_.policy), req_.max_message_bytes,
-                             req_.block_timeout_ms, config, req_.workers, req_.cpu, req_.idle_spin_us,
-                             req_.latency_metrics, req_.owner_uid, cfg_.stats_interval_ms);
+    return encode_start(
+        b, host_start{req_, plugin_path_, cfg_.stats_interval_ms, cfg_.rendezvous_path, cfg_.orphan_timeout_ms});
   }));
   return ok();
 }
 
+result<void> process_executor::take_over(host_link link, pid_t pid, kernel_state host_state) {
+  const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) {
+    return make_error(errc::system_error, "cannot watch host pid " + std::to_string(pid) +
+                                              ": pidfd_open: " + std::string(std::strerror(errno)));
+  }
+  (void)::fcntl(pidfd, F_SETFD, FD_CLOEXEC);
+  pid_ = pid;
+  pidfd_ = pidfd;
+  link_ = std::move(link);
+  adopting_ = true;
+  adopted_child_ = false;
+  started_ns_ = now_ns();
+  progress_ns_ = started_ns_;
+  stats_ns_ = started_ns_;
+  told_state_ = host_state;
+  return ok();
+}
+
+void process_executor::adopted() {
+  adopting_ = false;
+  send_packet(frame_of(host::Body::Adopted, [](auto& b) { return host::CreateAdopted(b); }));
+  send_targets();
+  sync();
+}
+
 result<void> process_executor::start() {
+  if (adopting_) {
+    health_ = health::running;
+    watch();
+    return ok();
+  }
   if (auto spawned = spawn(); !spawned) return spawned;
   // The launch is answered once the host ran create(): wait for it here, as
   // an in-process launch waits for create() (bounded by start_timeout_ms).
@@ -375,6 +407,9 @@ void process_executor::on_host_exit() {
   siginfo_t info{};
   if (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_), &info, WEXITED) == 0) {
     last_exit_ = describe_exit(info.si_code, info.si_status);
+  } else if (!adopted_child_) {
+    last_exit_ = "an end this pdcd cannot see (the host was adopted from the pdcd before)";
+    adopted_child_ = true;  // the next host is our own child
   } else {
     last_exit_ = "unknown (" + std::string(std::strerror(errno)) + ")";
   }
@@ -677,7 +712,7 @@ void process_executor::send_targets() {
 }
 
 bool process_executor::adopt(std::shared_ptr<attachment_source> src) {
-  if (health_ == health::running) send_attach(*src);
+  if (health_ == health::running && !adopting_) send_attach(*src);
   attachments_.emplace(src->id, std::move(src));
   return true;
 }

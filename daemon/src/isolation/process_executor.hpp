@@ -57,6 +57,12 @@ class process_executor final : public executor {
   void targets_changed() override;
   [[nodiscard]] result<void> serviceable() const override;
 
+  /// Adoption: a host an earlier pdcd started, that reconnected. start() then
+  /// only watches it, and attachments handed over stay unannounced (the host
+  /// serves them already) until adopted() tells the host it belongs here.
+  result<void> take_over(host_link link, pid_t pid, kernel_state host_state);
+  void adopted();
+
  private:
   enum class health : std::uint8_t { starting, running, restarting, failed, stopped };
 
@@ -92,6 +98,8 @@ class process_executor final : public executor {
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);  // handlers check it first
 
   health health_ = health::starting;
+  bool adopting_ = false;      // take_over() until adopted()
+  bool adopted_child_ = true;  // false for an adopted host: it is not our child
   host_link link_;
   int pidfd_ = -1;
   pid_t pid_ = 0;

@@ -26,7 +26,9 @@ std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
 }  // namespace
 
 std::uint64_t next_attachment_id() noexcept {
-  static std::atomic<std::uint64_t> next{1};
+  // From the monotonic clock in microseconds: a pdcd that adopts the hosts of
+  // the one before never hands out an id that one did.
+  static std::atomic<std::uint64_t> next{now_ns() / 1000 + 1};
   return next.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -108,6 +108,11 @@ class kernel : public std::enable_shared_from_this<kernel> {
   /// Serves an attachment whose segment exists already (a kernel host
   /// process is handed pdcd's). Control thread.
   result<void> adopt_attachment(std::shared_ptr<attachment_source> src);
+  /// Calls `fn` for each attachment (control thread).
+  template <typename F>
+  void for_each_attachment(F&& fn) const {
+    for (const auto& [aid, src] : attachments_) fn(*src);
+  }
   /// Adds only what the agents counted (a kernel host reports them to pdcd).
   void collect_agents(kernel_snapshot& s) const {
     if (exec_) exec_->collect(s);

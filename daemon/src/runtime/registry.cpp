@@ -9,9 +9,9 @@
 #include <set>
 #include <utility>
 
+#include "isolation/process_executor.hpp"
 #include "pdc/core/clock.hpp"
 #include "plugins/plugin_policy.hpp"
-#include "isolation/process_executor.hpp"
 #include "runtime/host_api.hpp"
 
 namespace pdc::daemon {
@@ -230,6 +230,68 @@ result<void> registry::launch(launch_request req) {
   if (!req.pool.empty()) {
     if (auto pool = pools_.find(req.pool)) (*pool)->kernels.push_back(req.kernel_id);
   }
+  std::unique_lock lock(kernels_mu_);
+  kernels_.emplace(req.kernel_id, std::move(k));
+  return ok();
+}
+
+result<void> registry::adopt_host(adoption a) {
+  auto refuse = [&](error e) -> result<void> {
+    flatbuffers::FlatBufferBuilder b(256);
+    const auto why = b.CreateString(e.what());
+    b.Finish(host::CreateFrame(b, host::Body::Refused, host::CreateRefused(b, why).Union()));
+    (void)a.link.send({b.GetBufferPointer(), b.GetSize()});
+    return e;
+  };
+  launch_request req = a.start.req;
+  if (kernels_.size() >= cfg_.limits.max_kernels) {
+    return refuse(refuse_at(daemon_limit::kernels, "cannot adopt kernel '" + req.kernel_id + "': pdcd runs " +
+                                                       std::to_string(kernels_.size()) +
+                                                       " kernels ([limits] max_kernels)"));
+  }
+  auto type = loader_.find_type(req.kernel_type);
+  if (!type) {
+    // Its plugin, from where the earlier pdcd loaded it (the folder policy applies as to any load).
+    if (auto loaded = load_plugin(a.start.plugin_path); !loaded) return refuse(std::move(loaded).err());
+    type = loader_.find_type(req.kernel_type);
+    if (!type)
+      return refuse(
+          make_error(errc::not_found, "no kernel type '" + req.kernel_type + "' after loading " + a.start.plugin_path));
+  }
+  if (type->plugin == nullptr || type->plugin->path() != a.start.plugin_path) {
+    return refuse(make_error(errc::already_exists, "kernel type '" + req.kernel_type + "' comes from " +
+                                                       (type->plugin ? type->plugin->path() : std::string("?")) +
+                                                       " here, not from " + a.start.plugin_path));
+  }
+  auto row = check_launch(req, *type);
+  if (!row) return refuse(std::move(row).err());
+  auto access = access_list::parse(req.access);
+  if (!access) return refuse(std::move(access).err());
+  auto k = std::make_shared<kernel>(req, std::move(type), *this, std::move(access).value());
+  auto made = make_process_executor(*k, req, env_, cfg_.isolation, a.start.plugin_path);
+  if (!made) return refuse(std::move(made).err());
+  auto* exec = static_cast<process_executor*>(made->get());
+  const pid_t pid = a.pid;
+  if (auto taken = exec->take_over(std::move(a.link), pid, a.state); !taken) return std::move(taken).err();
+  if (auto launched = k->launch(std::move(made).value()); !launched) return launched;
+  if (a.state == kernel_state::active || a.state == kernel_state::deactivated) (void)k->activate();
+  if (a.state == kernel_state::deactivated) (void)k->deactivate();
+  std::size_t served = 0;
+  for (auto& at : a.attachments) {
+    auto seg = segment::open(at.segment.release());
+    auto view = seg ? attachment_daemon_view::adopt(std::move(seg).value()) : result<attachment_daemon_view>(seg.err());
+    if (!view) {
+      spdlog::warn("kernel '{}': adopted attachment {} is not one ({}); left out", req.kernel_id, at.attachment_id,
+                   view.err().what());
+      continue;
+    }
+    auto src = std::make_shared<attachment_source>(at.attachment_id, at.session_id, std::move(view).value(),
+                                                   at.wake.release());
+    if (k->adopt_attachment(std::move(src))) ++served;
+  }
+  exec->adopted();
+  spdlog::info("kernel '{}' adopted from the pdcd before: host pid {}, tier {}, {}, {} attachment(s)", req.kernel_id,
+               pid, to_string(req.tier), to_string(a.state), served);
   std::unique_lock lock(kernels_mu_);
   kernels_.emplace(req.kernel_id, std::move(k));
   return ok();

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "app/config.hpp"
+#include "isolation/rendezvous.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "runtime/kernel.hpp"
 #include "tiers/thread_pool.hpp"
@@ -84,6 +85,11 @@ class registry final : public kernel_host {
 
   // ---- kernels ----
   result<void> launch(launch_request req);
+  /// Takes over a kernel whose host an earlier pdcd started (the host
+  /// reconnected at the rendezvous socket, docs/isolation.md). Refused (and
+  /// the host told so, so it ends the kernel) when the id is taken, the type
+  /// cannot be loaded, or an attachment's segment is not one.
+  result<void> adopt_host(adoption a);
   result<void> activate(const std::string& id);
   result<void> deactivate(const std::string& id);
   /// Terminates the kernel and forgets it (its id can be reused); `done`

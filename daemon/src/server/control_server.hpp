@@ -3,6 +3,8 @@
 // responses and deliveries out (docs/protocol.md).
 #pragma once
 
+#include "pdc/core/clock.hpp"
+
 #include <asio/basic_socket_acceptor.hpp>
 #include <asio/generic/seq_packet_protocol.hpp>
 #include <asio/io_context.hpp>
@@ -60,7 +62,9 @@ class control_server final : public delivery_sink {
   asio::steady_timer backoff_;  // accept pauses after running out of descriptors
   std::uint64_t accept_backoffs_ = 0;
   std::uint64_t last_refusal_log_ns_ = 0;
-  std::uint64_t next_session_id_ = 1;
+  // From the monotonic clock in microseconds: sessions of an earlier pdcd
+  // (named in what adopted hosts still send) are never confused with ours.
+  std::uint64_t next_session_id_ = now_ns() / 1000 + 1;
   std::map<std::uint64_t, std::shared_ptr<session>> sessions_;
   fd_closer closer_;
 };
