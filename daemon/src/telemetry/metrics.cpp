@@ -1,5 +1,7 @@
 #include "telemetry/metrics.hpp"
 
+#include <algorithm>
+
 #include <cstdio>
 #include <iterator>
 
@@ -116,6 +118,30 @@ std::string prometheus_text(const std::vector<kernel_snapshot>& kernels, const d
   }
   metric_header(out, "pdc_kernel_stuck", "gauge", "1 when the kernel is terminating and a handler does not return.");
   for (const auto& k : kernels) sample(out, "pdc_kernel_stuck", labels(k), k.stuck ? 1 : 0);
+  // Process isolation (docs/isolation.md): only kernels that run in a host process.
+  metric_header(out, "pdc_kernel_host_restarts_total", "counter",
+                "Restarts of the kernel's host process (isolation = process).");
+  for (const auto& k : kernels) {
+    if (k.isolation == kernel_isolation::process) {
+      sample(out, "pdc_kernel_host_restarts_total", labels(k), static_cast<double>(k.restarts));
+    }
+  }
+  metric_header(out, "pdc_kernel_host_recovery_seconds", "gauge",
+                "From the last host's death to its successor's ready (isolation = process).");
+  for (const auto& k : kernels) {
+    if (k.isolation == kernel_isolation::process && k.restarts != 0) {
+      sample(out, "pdc_kernel_host_recovery_seconds", labels(k), static_cast<double>(k.recovery_ns) / 1e9);
+    }
+  }
+  metric_header(out, "pdc_kernel_host_last_exit", "gauge",
+                "1, labelled with how the kernel's last host process ended (isolation = process).");
+  for (const auto& k : kernels) {
+    if (k.isolation == kernel_isolation::process && !k.last_exit.empty()) {
+      std::string how = k.last_exit;
+      std::replace(how.begin(), how.end(), '"', '\'');
+      sample(out, "pdc_kernel_host_last_exit", labels(k) + ",exit=\"" + how + "\"", 1);
+    }
+  }
   const std::pair<const char*, histogram kernel_snapshot::*> latencies[] = {
       {"pdc_kernel_queue_wait_seconds", &kernel_snapshot::queue_wait},
       {"pdc_kernel_processing_seconds", &kernel_snapshot::processing},
