@@ -28,7 +28,7 @@ void owned_fd::reset() noexcept {
   fd_ = -1;
 }
 
-host_link::host_link(int fd) noexcept : fd_(fd) {
+host_link::host_link(int fd) noexcept : fd_(fd), send_fd_(fd) {
   if (fd >= 0) {
     const int flags = ::fcntl(fd, F_GETFL);
     if (flags >= 0) (void)::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -40,7 +40,8 @@ host_link::host_link(int fd) noexcept : fd_(fd) {
 }
 
 errc host_link::send(std::span<const std::uint8_t> bytes, std::span<const int> fds) const noexcept {
-  if (fd_.get() < 0) return errc::peer_gone;
+  const int fd = send_fd_.load(std::memory_order_relaxed);
+  if (fd < 0) return errc::peer_gone;
   iovec iov{const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -57,11 +58,13 @@ errc host_link::send(std::span<const std::uint8_t> bytes, std::span<const int> f
     std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
   }
   for (;;) {
-    const ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    const ssize_t n = ::sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n >= 0) return errc::ok;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return errc::full;
-    if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) return errc::peer_gone;
+    if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN || errno == EBADF || errno == ENOTSOCK) {
+      return errc::peer_gone;
+    }
     return errc::system_error;
   }
 }

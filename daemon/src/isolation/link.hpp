@@ -5,6 +5,7 @@
 // packet is sent whole by one sendmsg.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -56,9 +57,23 @@ class host_link {
   host_link() = default;
   /// Takes `fd` (a connected SOCK_SEQPACKET socket), made non-blocking here.
   explicit host_link(int fd) noexcept;
+  host_link(host_link&& o) noexcept : fd_(std::move(o.fd_)), send_fd_(o.send_fd_.exchange(-1)) {}
+  host_link& operator=(host_link&& o) noexcept {
+    if (this != &o) {
+      close();
+      fd_ = std::move(o.fd_);
+      send_fd_.store(o.send_fd_.exchange(-1), std::memory_order_relaxed);
+    }
+    return *this;
+  }
   [[nodiscard]] int fd() const noexcept { return fd_.get(); }
   [[nodiscard]] bool open() const noexcept { return fd_.get() >= 0; }
-  void close() noexcept { fd_.reset(); }
+  /// Closes the link (the owner's thread). Senders on other threads see it
+  /// closed (peer_gone) from then on.
+  void close() noexcept {
+    send_fd_.store(-1, std::memory_order_relaxed);
+    fd_.reset();
+  }
 
   /// Sends one packet, `fds` attached: ok, full (the socket has no room; nothing
   /// was sent), peer_gone (the other side closed) or system_error.
@@ -70,6 +85,10 @@ class host_link {
 
  private:
   owned_fd fd_;
+  // What senders on any thread use (agents delivering). Relaxed: a sender
+  // that races a close() sends on a closed descriptor and gets an error,
+  // which is what a sender after the close gets.
+  std::atomic<int> send_fd_{-1};
 };
 
 /// Makes a connected socketpair for a host link (both ends close-on-exec).
