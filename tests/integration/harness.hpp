@@ -2,12 +2,15 @@
 // real pdcctl runs. Waits are conditions with deadlines, never sleeps.
 #pragma once
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +21,53 @@
 #include "test_support.hpp"
 
 namespace pdc::test {
+
+/// The whole text of a small file such as /proc/PID/stat; empty when it cannot
+/// be read. read(2), not an ifstream: a process that exits while its /proc
+/// files are read fails the read with ESRCH, which an ifstream throws.
+inline std::string read_small_file(const std::string& path) {
+  std::string out;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+/// State letter ('R', 'S', 'Z', ...) and parent of process `pid`, from
+/// /proc/PID/stat; state 0 when it is gone.
+struct proc_stat {
+  char state = 0;
+  int ppid = 0;
+};
+inline proc_stat read_proc_stat(int pid) {
+  proc_stat st;
+  const std::string line = read_small_file("/proc/" + std::to_string(pid) + "/stat");
+  const auto close = line.rfind(')');
+  if (close == std::string::npos || close + 2 >= line.size()) return st;
+  std::istringstream rest(line.substr(close + 2));
+  rest >> st.state >> st.ppid;
+  return st;
+}
+
+/// The processes whose parent is `pid` now, from /proc.
+inline std::vector<int> children_of(int pid) {
+  std::vector<int> out;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  while (const dirent* e = ::readdir(proc)) {
+    const int child = std::atoi(e->d_name);
+    if (child > 0 && read_proc_stat(child).ppid == pid) out.push_back(child);
+  }
+  ::closedir(proc);
+  return out;
+}
 
 /// A fresh temporary folder, removed at destruction.
 class temp_dir {
@@ -164,25 +214,7 @@ class daemon_process {
   }
 
   /// Its child processes now (kernel hosts), from /proc.
-  [[nodiscard]] std::vector<int> children() const {
-    std::vector<int> out;
-    std::error_code ec;
-    for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-      const int child = std::atoi(e.path().filename().c_str());
-      if (child <= 0) continue;
-      std::ifstream stat(e.path() / "stat");
-      std::string line;
-      std::getline(stat, line);
-      const auto close = line.rfind(')');
-      if (close == std::string::npos || close + 2 >= line.size()) continue;
-      std::istringstream rest(line.substr(close + 2));
-      char state = 0;
-      int ppid = 0;
-      rest >> state >> ppid;
-      if (ppid == pid_) out.push_back(child);
-    }
-    return out;
-  }
+  [[nodiscard]] std::vector<int> children() const { return children_of(pid_); }
 
   /// Runs pdcctl against this daemon.
   run_result pdcctl(std::vector<std::string> args) const {

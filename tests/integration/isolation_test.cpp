@@ -55,29 +55,6 @@ class config_file {
   std::string path_;
 };
 
-// The processes whose parent is `pid`, from /proc.
-std::vector<int> children_of(pid_t pid) {
-  std::vector<int> out;
-  DIR* proc = ::opendir("/proc");
-  if (proc == nullptr) return out;
-  while (const dirent* e = ::readdir(proc)) {
-    const int child = std::atoi(e->d_name);
-    if (child <= 0) continue;
-    std::ifstream stat("/proc/" + std::string(e->d_name) + "/stat");
-    std::string line;
-    std::getline(stat, line);
-    const auto close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    char state = 0;
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid == pid) out.push_back(child);
-  }
-  ::closedir(proc);
-  return out;
-}
-
 std::size_t open_fds(pid_t pid) {
   std::size_t n = 0;
   DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
@@ -91,11 +68,8 @@ std::size_t open_fds(pid_t pid) {
 
 // True once `pid` has ended (gone, or a zombie nobody reaped yet).
 bool process_gone(int pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return true;
-  const auto close = line.rfind(')');
-  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] == 'Z';
+  const char state = read_proc_stat(pid).state;
+  return state == 0 || state == 'Z';
 }
 
 bool sanitized() {

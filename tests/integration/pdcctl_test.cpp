@@ -12,6 +12,10 @@ namespace {
 class PdcctlTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(sut_.ready()) << sut_.log(); }
+  void TearDown() override {
+    if (HasFailure())
+      ADD_FAILURE() << "pdcd (exited: " << sut_.exited() << ", code " << sut_.exit_code() << ") log:\n" << sut_.log();
+  }
   daemon_process sut_{{"--load", "pdc_echo.so", "--load", "pdc_double.so", "--load", "pdc_counter.so"}};
 };
 

@@ -1,6 +1,7 @@
 #include "isolation/rendezvous.hpp"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -10,8 +11,6 @@
 #include <asio/steady_timer.hpp>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 
 #include "runtime/registry.hpp"
 
@@ -22,6 +21,24 @@ namespace {
 constexpr std::chrono::seconds k_adoption_timeout{5};
 // An Adopt carries at most this many attachments (the daemon-wide limit bounds them anyway).
 constexpr std::size_t k_max_adopted_attachments = 65536;
+
+// The command line of process `dir` (/proc/PID), NUL-separated; empty when it
+// cannot be read. Plain read(2): the process may exit while it is read (ESRCH),
+// which must not throw as an ifstream's underflow does.
+std::string read_cmdline(const std::string& dir) {
+  std::string out;
+  const int fd = ::open((dir + "/cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0 || out.size() > (1U << 20)) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
 }  // namespace
 
 struct host_rendezvous::pending {
@@ -184,8 +201,7 @@ std::vector<pid_t> host_rendezvous::waiting_hosts(const std::string& path) {
     const std::string dir = std::string("/proc/") + e->d_name;
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0 || st.st_uid != me) continue;
-    std::ifstream in(dir + "/cmdline", std::ios::binary);
-    const std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string cmd = read_cmdline(dir);
     std::vector<std::string> args;
     for (std::size_t at = 0; at < cmd.size();) {
       const auto end = cmd.find('\0', at);
