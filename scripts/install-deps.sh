@@ -8,6 +8,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libasio-dev libflatbuffers-dev flatbuffers-compiler
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsystemd-dev
+  # Process isolation: the kernel hosts' seccomp filter (docs/isolation.md).
+  libseccomp-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy
   # libFuzzer and the sanitizer runtimes for clang (scripts/fuzz.sh).

@@ -97,11 +97,21 @@ void command_set::add_lifecycle_commands(CLI::App& app) {
   launch->add_option("--backpressure", backpressure_name_, choices_of(k_all_backpressure_policies))
       ->check(CLI::IsMember(names_of(k_all_backpressure_policies)))
       ->capture_default_str();
-  launch->add_option("--isolation", isolation_name_,
-                     "Where its handlers run: none (inside pdcd) or process (a supervised host process that "
-                     "restarts alone when it crashes)")
+  launch
+      ->add_option("--isolation", isolation_name_,
+                   "Where its handlers run: none (inside pdcd) or process (a supervised host process that "
+                   "restarts alone when it crashes)")
       ->check(CLI::IsMember(names_of(k_all_isolations)))
       ->capture_default_str();
+  launch->add_option("--user", launch_.host_user, "Process isolation: run the host as this user (a root pdcd only)");
+  launch->add_option("--max-memory-mb", launch_.max_address_space_mb,
+                     "Process isolation: the host's address-space limit, MiB (0: none)");
+  launch->add_option("--max-cpu-seconds", launch_.max_cpu_seconds,
+                     "Process isolation: the host's CPU-time limit, s (past it the host is restarted; 0: none)");
+  launch->add_option("--max-open-files", launch_.max_open_files,
+                     "Process isolation: the host's open-file limit (0: none)");
+  launch->add_flag("--seccomp", launch_.seccomp,
+                   "Process isolation: filter the host's system calls (exec, ptrace, mount... end it)");
   launch->add_option("--max-message", launch_.max_message_bytes, "Largest payload, bytes (0: daemon default)");
   launch->add_option("--block-timeout", launch_.block_timeout_ms, "Wait limit for block, ms (0: daemon default)");
   launch->add_option("--workers", launch_.workers,

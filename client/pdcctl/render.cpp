@@ -131,6 +131,13 @@ std::string isolation_text(const kernel_info& k) {
   out += ", " + std::to_string(k.restarts) + (k.restarts == 1 ? " restart" : " restarts");
   if (!k.last_exit.empty()) out += ", last host ended by " + k.last_exit;
   if (k.recovery_ns != 0) out += ", recovered in " + format_duration_ns(k.recovery_ns);
+  std::vector<std::string> bounds;
+  if (!k.host_user.empty()) bounds.push_back("user " + k.host_user);
+  if (k.max_address_space_mb != 0) bounds.push_back("memory " + std::to_string(k.max_address_space_mb) + " MiB");
+  if (k.max_cpu_seconds != 0) bounds.push_back("cpu " + std::to_string(k.max_cpu_seconds) + " s");
+  if (k.max_open_files != 0) bounds.push_back("files " + std::to_string(k.max_open_files));
+  if (k.seccomp) bounds.push_back("seccomp");
+  if (!bounds.empty()) out += "; confined: " + join(bounds, ", ");
   return out;
 }
 }  // namespace

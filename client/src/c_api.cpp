@@ -124,8 +124,14 @@ int pdc_launch(pdc_client* client, const pdc_launch_options* options) {
     o.latency_metrics = PDC_FIELD_OR(pdc_launch_options, options, latency_metrics, 1) != 0;
     const int32_t isolation = PDC_FIELD_OR(pdc_launch_options, options, isolation, PDC_ISOLATION_NONE);
     auto iso = pdc::isolation_from_value(static_cast<std::uint32_t>(isolation));
-    if (isolation < 0 || !iso) return fail(client, pdc::errc::invalid_argument, "isolation is not a PDC_ISOLATION_* value");
+    if (isolation < 0 || !iso)
+      return fail(client, pdc::errc::invalid_argument, "isolation is not a PDC_ISOLATION_* value");
     o.isolation = *iso;
+    o.host_user = text_or_empty(PDC_FIELD_OR(pdc_launch_options, options, host_user, nullptr));
+    o.max_address_space_mb = PDC_FIELD_OR(pdc_launch_options, options, max_address_space_mb, 0U);
+    o.max_cpu_seconds = PDC_FIELD_OR(pdc_launch_options, options, max_cpu_seconds, 0U);
+    o.max_open_files = PDC_FIELD_OR(pdc_launch_options, options, max_open_files, 0U);
+    o.seccomp = PDC_FIELD_OR(pdc_launch_options, options, seccomp, 0) != 0;
     const char* const* access = PDC_FIELD_OR(pdc_launch_options, options, access, nullptr);
     const std::uint32_t access_count = PDC_FIELD_OR(pdc_launch_options, options, access_count, 0U);
     if (access == nullptr && access_count != 0) {

@@ -46,7 +46,12 @@ void write_json(json_writer& w, const kernel_info& k) {
       .field("host_pid", k.host_pid)
       .field("restarts", k.restarts)
       .field("last_exit", k.last_exit)
-      .field("recovery_ns", k.recovery_ns);
+      .field("recovery_ns", k.recovery_ns)
+      .field("host_user", k.host_user)
+      .field("max_address_space_mb", k.max_address_space_mb)
+      .field("max_cpu_seconds", k.max_cpu_seconds)
+      .field("max_open_files", k.max_open_files)
+      .field("seccomp", k.seccomp);
   w.key("access").begin_array();
   for (const auto& e : k.access) w.string(e);
   w.end_array();

@@ -67,6 +67,11 @@ result<kernel_info> to_kernel_info(const wire::KernelInfo& in) {
   out.restarts = in.restarts();
   out.last_exit = str(in.last_exit());
   out.recovery_ns = in.recovery_ns();
+  out.host_user = str(in.host_user());
+  out.max_address_space_mb = in.max_address_space_mb();
+  out.max_cpu_seconds = in.max_cpu_seconds();
+  out.max_open_files = in.max_open_files();
+  out.seccomp = in.seccomp();
   if (const auto* access = in.access()) {
     for (const auto* e : *access) out.access.push_back(str(e));
   }

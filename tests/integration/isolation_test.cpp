@@ -400,5 +400,101 @@ TEST(Isolation, AHostWhosePdcdStoppedCleanlyEndsWithIt) {
   EXPECT_TRUE(wait_until([&] { return process_gone(host); }));
 }
 
+// ---- confinement ----------------------------------------------------------------------
+
+TEST(Confinement, ASeccompFilteredHostThatExecsEndsBySigsysAndRestarts) {
+  daemon_process d{{"--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  auto o = crasher("k", kernel_tier::threaded);
+  o.seccomp = true;
+  auto launched = admin.launch(o);
+  ASSERT_TRUE(launched) << launched.err().what();
+  ASSERT_TRUE(admin.activate("k"));
+  EXPECT_TRUE(admin.status("k")->seccomp);
+
+  EXPECT_EQ(admin.request("k", bytes("exec"), k_wait_ns).code(), errc::kernel_restarted);
+
+  ASSERT_TRUE(wait_until([&] { return admin.status("k")->restarts == 1; }));
+  EXPECT_EQ(admin.status("k")->last_exit, "signal SIGSYS");
+  auto served = admin.request("k", bytes("count"), k_wait_ns);
+  ASSERT_TRUE(served) << served.err().what();
+}
+
+TEST(Confinement, AHostsOpenFilesAndCpuTimeAreBounded) {
+  daemon_process d{{"--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  auto o = crasher("k", kernel_tier::threaded);
+  o.max_open_files = 64;
+  o.max_cpu_seconds = 1;
+  ASSERT_TRUE(admin.launch(o));
+  ASSERT_TRUE(admin.activate("k"));
+
+  auto opened = admin.request("k", bytes("files:200"), k_wait_ns);
+  ASSERT_TRUE(opened) << opened.err().what();
+  EXPECT_LT(std::stoi(text(*opened)), 64);
+  EXPECT_EQ(admin.request("k", bytes("burn"), k_wait_ns).code(), errc::kernel_restarted);
+  ASSERT_TRUE(wait_until([&] { return admin.status("k")->restarts == 1; }));
+  const auto s = admin.status("k");
+  EXPECT_EQ(s->last_exit, "signal SIGXCPU");
+  EXPECT_EQ(s->max_cpu_seconds, 1U);
+  EXPECT_EQ(s->max_open_files, 64U);
+}
+
+TEST(Confinement, AHostsAddressSpaceIsBounded) {
+  if (sanitized()) GTEST_SKIP() << "sanitizers reserve address space of their own";
+  daemon_process d{{"--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  auto o = crasher("k", kernel_tier::threaded);
+  o.max_address_space_mb = 512;
+  ASSERT_TRUE(admin.launch(o));
+  ASSERT_TRUE(admin.activate("k"));
+
+  auto small = admin.request("k", bytes("alloc:16"), k_wait_ns);
+  ASSERT_TRUE(small) << small.err().what();
+  auto big = admin.request("k", bytes("alloc:1024"), k_wait_ns);
+
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.code(), errc::plugin_error) << big.err().what();  // bad_alloc: a handler error, not a crash
+  EXPECT_EQ(admin.status("k")->restarts, 0U);
+}
+
+TEST(Confinement, ARootPdcdRunsAHostAsAnotherUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+  daemon_process d{{"--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  auto o = crasher("k", kernel_tier::async);
+  o.host_user = "nobody";
+  auto launched = admin.launch(o);
+  ASSERT_TRUE(launched) << launched.err().what();
+  ASSERT_TRUE(admin.activate("k"));
+  auto a = admin.attach("k");
+  ASSERT_TRUE(a) << a.err().what();
+
+  auto who = a->request(bytes("whoami"), k_wait_ns);
+
+  ASSERT_TRUE(who) << who.err().what();
+  EXPECT_EQ(text(*who), "65534");
+  EXPECT_EQ(admin.status("k")->host_user, "nobody");
+}
+
+TEST(Confinement, IsRefusedWithAReasonWhereItCannotApply) {
+  daemon_process d{{"--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");
+  auto in_pdcd = crasher("a", kernel_tier::async);
+  in_pdcd.isolation = kernel_isolation::none;
+  in_pdcd.seccomp = true;
+  auto refused = admin.launch(in_pdcd);
+  EXPECT_EQ(refused.code(), errc::invalid_argument);
+  EXPECT_NE(refused.err().what().find("launch it with isolation process"), std::string::npos) << refused.err().what();
+  auto nobody_known = crasher("b", kernel_tier::async);
+  nobody_known.host_user = "no-such-user-here";
+  EXPECT_EQ(admin.launch(nobody_known).code(), errc::not_found);
+}
+
 }  // namespace
 }  // namespace pdc::test

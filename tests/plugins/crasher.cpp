@@ -5,6 +5,11 @@
 //   "exit3"   _exit(3)
 //   "hang"    never return
 //   "count"   add one to the kernel's count and reply with it
+//   "exec"    run /bin/true in place of the host (a seccomp filter ends it)
+//   "burn"    spin on the CPU for ever (a CPU-time limit ends it)
+//   "alloc:<MiB>"  allocate and touch that much; reply "allocated"
+//   "files:<n>"    open up to n descriptors; reply how many opened (then close them)
+//   "whoami"  reply with the host's effective uid
 //   other     echo
 // Its create() reads the config: "crash" crashes in create(); "crash_in:<ms>"
 // starts a thread that aborts the process <ms> after create (a crash loop).
@@ -13,6 +18,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <unistd.h>
 
@@ -49,6 +55,32 @@ class crasher_kernel {
       for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
     }
     if (cmd == "count") return ctx.reply_text(msg, std::to_string(++count_));
+    if (cmd == "exec") {
+      ::execl("/bin/true", "true", static_cast<char*>(nullptr));
+      return ctx.reply_text(msg, "exec failed");
+    }
+    if (cmd == "burn") {
+      volatile std::uint64_t spins = 0;
+      for (;;) spins = spins + 1;
+    }
+    if (cmd.rfind("alloc:", 0) == 0) {
+      const std::size_t mib = std::stoul(std::string(cmd.substr(6)));
+      std::vector<char> block(mib << 20);  // throws std::bad_alloc past the limit
+      for (std::size_t i = 0; i < block.size(); i += 4096) block[i] = 1;
+      return ctx.reply_text(msg, "allocated");
+    }
+    if (cmd.rfind("files:", 0) == 0) {
+      const int want = std::stoi(std::string(cmd.substr(6)));
+      std::vector<int> fds;
+      for (int i = 0; i < want; ++i) {
+        const int fd = ::dup(0);
+        if (fd < 0) break;
+        fds.push_back(fd);
+      }
+      for (const int fd : fds) ::close(fd);
+      return ctx.reply_text(msg, std::to_string(fds.size()));
+    }
+    if (cmd == "whoami") return ctx.reply_text(msg, std::to_string(::geteuid()));
     return ctx.reply(msg, msg.payload());
   }
 

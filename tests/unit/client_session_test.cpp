@@ -645,7 +645,13 @@ TEST(ClientSession, LaunchSendsEveryOption) {
                                                   .idle_spin_us = 0,
                                                   .pool = "",
                                                   .latency_metrics = true,
-                                                  .access = {"user:root=status", "anyone=send"}});
+                                                  .access = {"user:root=status", "anyone=send"},
+                                                  .isolation = kernel_isolation::none,
+                                                  .host_user = "",
+                                                  .max_address_space_mb = 0,
+                                                  .max_cpu_seconds = 0,
+                                                  .max_open_files = 0,
+                                                  .seccomp = false});
 
   EXPECT_TRUE(launched.has_value());
 }

@@ -68,10 +68,15 @@ struct kernel_info {
   std::uint64_t denied = 0;         ///< Requests its access list refused.
   bool stuck = false;               ///< Terminating, and a handler does not return.
   kernel_isolation isolation = kernel_isolation::none;  ///< Where its handlers run.
-  std::int32_t host_pid = 0;        ///< Process isolation: its host process now (0: none).
-  std::uint32_t restarts = 0;       ///< Process isolation: host restarts since launch.
-  std::string last_exit;            ///< Process isolation: how the last host ended ("signal SIGSEGV").
-  std::uint64_t recovery_ns = 0;    ///< Process isolation: last crash to the new host's ready, ns.
+  std::int32_t host_pid = 0;                            ///< Process isolation: its host process now (0: none).
+  std::uint32_t restarts = 0;                           ///< Process isolation: host restarts since launch.
+  std::string last_exit;                   ///< Process isolation: how the last host ended ("signal SIGSEGV").
+  std::uint64_t recovery_ns = 0;           ///< Process isolation: last crash to the new host's ready, ns.
+  std::string host_user;                   ///< Process isolation: the user its host runs as ("" : pdcd's).
+  std::uint32_t max_address_space_mb = 0;  ///< Process isolation: its host's bounds (0: none).
+  std::uint32_t max_cpu_seconds = 0;
+  std::uint32_t max_open_files = 0;
+  bool seccomp = false;  ///< Process isolation: its host's system calls are filtered.
 };
 
 /// A loaded plugin (wire PluginInfo).
@@ -118,6 +123,15 @@ struct launch_options {
   /// Where its handlers run: inside pdcd, or in a supervised host process of
   /// its own that restarts alone when it crashes (docs/isolation.md).
   kernel_isolation isolation = kernel_isolation::none;
+  /// Confinement of its host (isolation = process only; docs/isolation.md):
+  /// run it as this user (a root pdcd only), bound its address space (MiB),
+  /// CPU time (s) and open files, and filter its system calls. 0, "" and
+  /// false: no bound.
+  std::string host_user;
+  std::uint32_t max_address_space_mb = 0;
+  std::uint32_t max_cpu_seconds = 0;
+  std::uint32_t max_open_files = 0;
+  bool seccomp = false;
 };
 
 /// Per-message options of `client::send` and `client::request`.

@@ -72,6 +72,12 @@ typedef struct pdc_launch_options {
   const char* const* access;  /* access list entries, e.g. "group:pdc=send,attach" (docs/security.md); may be NULL */
   uint32_t access_count;      /* entries in `access` */
   int32_t isolation;          /* PDC_ISOLATION_*; default PDC_ISOLATION_NONE (docs/isolation.md) */
+  /* Confinement of the host (PDC_ISOLATION_PROCESS only); 0 / NULL = none. */
+  const char* host_user;         /* run the host as this user (a root pdcd only) */
+  uint32_t max_address_space_mb; /* RLIMIT_AS, MiB */
+  uint32_t max_cpu_seconds;      /* RLIMIT_CPU, seconds */
+  uint32_t max_open_files;       /* RLIMIT_NOFILE */
+  int32_t seccomp;               /* non-zero: filter the host's system calls */
 } pdc_launch_options;
 
 /** Per-message options of pdc_send and pdc_request. */

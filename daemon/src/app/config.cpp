@@ -98,9 +98,27 @@ std::vector<std::string> get_strings(const toml::table& t, std::string_view key,
 
 startup_kernel parse_kernel(const toml::table& t, std::string_view source) {
   check_keys(t, source,
-             {"type", "id", "tier", "capacity", "backpressure", "max_message_bytes", "block_timeout_ms", "config",
-              "workers", "cpu", "activate", "idle_spin_us", "pool", "latency_metrics", "access",
-              "isolation"},
+             {"type",
+              "id",
+              "tier",
+              "capacity",
+              "backpressure",
+              "max_message_bytes",
+              "block_timeout_ms",
+              "config",
+              "workers",
+              "cpu",
+              "activate",
+              "idle_spin_us",
+              "pool",
+              "latency_metrics",
+              "access",
+              "isolation",
+              "user",
+              "max_address_space_mb",
+              "max_cpu_seconds",
+              "max_open_files",
+              "seccomp"},
              "[[kernel]]");
   startup_kernel k;
   k.launch.kernel_type = get_string(t, "type", source, "");
@@ -132,6 +150,12 @@ startup_kernel parse_kernel(const toml::table& t, std::string_view source) {
     if (!parsed) fail(*n, source, parsed.err().what());
     k.launch.isolation = *parsed;
   }
+  auto& conf = k.launch.confinement;
+  conf.user = get_string(t, "user", source, "");
+  conf.max_address_space_mb = get_u32(t, "max_address_space_mb", source, 0);
+  conf.max_cpu_seconds = get_u32(t, "max_cpu_seconds", source, 0);
+  conf.max_open_files = get_u32(t, "max_open_files", source, 0);
+  conf.seccomp = get_bool(t, "seccomp", source, false);
   if (const auto* n = t.get("cpu")) {
     if (!n->is_integer()) fail(*n, source, "'cpu' must be an integer");
     k.launch.cpu = static_cast<std::int32_t>(*n->value<std::int64_t>());
@@ -162,8 +186,7 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
     const toml::table root = toml::parse(text, source_name);
     check_keys(root, source_name,
                {"socket", "plugin_dirs", "plugins", "log_level", "defaults", "kernel", "pool", "drain_timeout_ms",
-                "session_queue_limit", "max_in_flight_bytes", "admin_group", "limits",
-                "isolation"},
+                "session_queue_limit", "max_in_flight_bytes", "admin_group", "limits", "isolation"},
                "the top level");
     cfg.socket_path = get_string(root, "socket", source_name, "");
     cfg.plugin_dirs = get_strings(root, "plugin_dirs", source_name);

@@ -9,6 +9,7 @@
 #include <asio/post.hpp>
 #include <cstring>
 
+#include "isolation/confinement.hpp"
 #include "pdc/core/clock.hpp"
 #include "pdc/core/segment.hpp"
 #include "runtime/host_api.hpp"
@@ -187,6 +188,11 @@ void kernel_host_process::start(const host::Start& s) {
   stats_interval_ms_ = start_.stats_interval_ms;
   launch_request req = start_.req;
   req.isolation = kernel_isolation::none;  // in here, it runs in this process
+  // Confined before the plugin is loaded: its constructors run confined too.
+  if (auto confined = confine(start_.req.confinement); !confined) {
+    fail(confined.code(), "kernel '" + req.kernel_id + "': cannot confine its host: " + confined.err().what());
+    return;
+  }
   const std::string& path = start_.plugin_path;
   auto info = loader_.load(path);
   if (!info) {

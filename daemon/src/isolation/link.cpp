@@ -136,10 +136,12 @@ flatbuffers::Offset<host::Start> encode_start(flatbuffers::FlatBufferBuilder& b,
   const auto config = b.CreateString(r.config);
   const auto rendezvous = b.CreateString(s.rendezvous);
   const auto access = b.CreateVectorOfStrings(r.access);
+  const auto user = b.CreateString(r.confinement.user);
   return host::CreateStart(b, k_host_link_version, path, type, id, static_cast<std::uint8_t>(r.tier), r.capacity,
                            static_cast<std::uint8_t>(r.policy), r.max_message_bytes, r.block_timeout_ms, config,
                            r.workers, r.cpu, r.idle_spin_us, r.latency_metrics, r.owner_uid, s.stats_interval_ms,
-                           rendezvous, access, s.orphan_timeout_ms);
+                           rendezvous, access, s.orphan_timeout_ms, user, r.confinement.max_address_space_mb,
+                           r.confinement.max_cpu_seconds, r.confinement.max_open_files, r.confinement.seccomp);
 }
 
 result<host_start> decode_start(const host::Start& s) {
@@ -172,6 +174,11 @@ result<host_start> decode_start(const host::Start& s) {
   out.stats_interval_ms = std::max<std::uint32_t>(s.stats_interval_ms(), 1);
   out.rendezvous = s.rendezvous() != nullptr ? s.rendezvous()->str() : "";
   out.orphan_timeout_ms = s.orphan_timeout_ms();
+  r.confinement.user = s.host_user() != nullptr ? s.host_user()->str() : "";
+  r.confinement.max_address_space_mb = s.max_address_space_mb();
+  r.confinement.max_cpu_seconds = s.max_cpu_seconds();
+  r.confinement.max_open_files = s.max_open_files();
+  r.confinement.seccomp = s.seccomp();
   if (s.access() != nullptr) {
     for (const auto* e : *s.access()) r.access.push_back(e->str());
   }

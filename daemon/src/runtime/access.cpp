@@ -89,6 +89,16 @@ std::string_view to_string(kernel_right r) noexcept {
   return "unknown";
 }
 
+result<std::uint32_t> user_uid(const std::string& name) {
+  std::vector<char> buf(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) {
+    return make_error(errc::not_found, "no user named '" + name + "'");
+  }
+  return static_cast<std::uint32_t>(found->pw_uid);
+}
+
 result<std::uint32_t> group_id(const std::string& name) {
   std::vector<char> buf(16384);
   group gr{};

@@ -73,5 +73,7 @@ result<peer_credentials> credentials_of(int socket_fd);
 
 /// The gid of group `name`, or not_found.
 result<std::uint32_t> group_id(const std::string& name);
+/// The uid of the user `name`, or not_found.
+result<std::uint32_t> user_uid(const std::string& name);
 
 }  // namespace pdc::daemon

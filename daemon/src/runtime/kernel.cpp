@@ -394,6 +394,7 @@ kernel_snapshot kernel::snapshot() const {
   s.rejected = saturating_add(s.rejected, client_rejected);
   s.dropped = saturating_add(s.dropped, client_dropped);
   s.isolation = params_.isolation;
+  s.confinement = params_.confinement;
   if (exec_) exec_->collect(s);
   s.owner_uid = params_.owner_uid;
   s.access = access_.texts();

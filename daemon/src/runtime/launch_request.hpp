@@ -10,6 +10,19 @@
 
 namespace pdc::daemon {
 
+/// What a process-isolated kernel's host may do (docs/isolation.md,
+/// "Confinement"). Zero, empty and false mean no bound.
+struct host_confinement {
+  std::string user;                        ///< Run the host as this user (a root pdcd only).
+  std::uint32_t max_address_space_mb = 0;  ///< RLIMIT_AS.
+  std::uint32_t max_cpu_seconds = 0;       ///< RLIMIT_CPU: past it SIGXCPU ends the host (then a restart).
+  std::uint32_t max_open_files = 0;        ///< RLIMIT_NOFILE.
+  bool seccomp = false;                    ///< The system-call filter.
+  [[nodiscard]] bool any() const noexcept {
+    return !user.empty() || max_address_space_mb != 0 || max_cpu_seconds != 0 || max_open_files != 0 || seccomp;
+  }
+};
+
 struct launch_request {
   std::string kernel_type;
   std::string kernel_id;
@@ -31,6 +44,8 @@ struct launch_request {
   std::uint32_t owner_uid = 0;  ///< Who launched it (set by the daemon, not the client).
   /// Where its handlers run: inside pdcd, or in a supervised host process (docs/isolation.md).
   kernel_isolation isolation = kernel_isolation::none;
+  /// How its host process is confined (isolation = process only).
+  host_confinement confinement;
 };
 
 }  // namespace pdc::daemon

@@ -1,6 +1,7 @@
 #include "runtime/registry.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <asio/post.hpp>
@@ -117,6 +118,28 @@ result<const tier_row*> registry::check_launch(const launch_request& req, const 
     return make_error(errc::invalid_argument, "max message size " + std::to_string(req.max_message_bytes) +
                                                   " must be 1.." + std::to_string(cfg_.max_message_bytes) +
                                                   " bytes (the daemon's max_message_bytes)");
+  }
+  if (const auto& c = req.confinement; c.any()) {
+    if (req.isolation != kernel_isolation::process) {
+      return make_error(errc::invalid_argument, "kernel '" + req.kernel_id +
+                                                    "': a user, limits and seccomp confine a host process; launch it "
+                                                    "with isolation process");
+    }
+    if (!c.user.empty()) {
+      auto uid = user_uid(c.user);
+      if (!uid) return make_error(errc::not_found, "kernel '" + req.kernel_id + "': " + uid.err().what());
+      if (*uid != ::geteuid() && ::geteuid() != 0) {
+        return make_error(errc::permission_denied, "kernel '" + req.kernel_id + "': pdcd runs as uid " +
+                                                       std::to_string(::geteuid()) + " and cannot start a host as '" +
+                                                       c.user + "' (only a root pdcd can)");
+      }
+    }
+#ifndef PDC_HAVE_SECCOMP
+    if (c.seccomp) {
+      return make_error(errc::not_supported,
+                        "kernel '" + req.kernel_id + "': this pdcd was built without libseccomp; no seccomp filter");
+    }
+#endif
   }
   if (!req.pool.empty() && req.tier != kernel_tier::pool) {
     return make_error(errc::invalid_argument,

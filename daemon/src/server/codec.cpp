@@ -34,6 +34,11 @@ result<launch_request> decode_launch(const wire::Launch& l) {
   auto isolation = from_wire(l.isolation());
   if (!isolation) return std::move(isolation).err();
   r.isolation = *isolation;
+  r.confinement.user = str(l.host_user());
+  r.confinement.max_address_space_mb = l.max_address_space_mb();
+  r.confinement.max_cpu_seconds = l.max_cpu_seconds();
+  r.confinement.max_open_files = l.max_open_files();
+  r.confinement.seccomp = l.seccomp();
   if (const auto* access = l.access()) {
     for (const auto* e : *access) r.access.push_back(str(e));
   }
@@ -97,6 +102,7 @@ flatbuffers::Offset<wire::KernelInfo> kernel_info(flatbuffers::FlatBufferBuilder
   const auto last_error = b.CreateString(k.last_error);
   const auto pool = b.CreateString(k.pool);
   const auto last_exit = b.CreateString(k.last_exit);
+  const auto host_user = b.CreateString(k.confinement.user);
   std::vector<flatbuffers::Offset<flatbuffers::String>> entries;
   for (const auto& e : k.access) entries.push_back(b.CreateString(e));
   const auto access = b.CreateVector(entries);
@@ -137,6 +143,11 @@ flatbuffers::Offset<wire::KernelInfo> kernel_info(flatbuffers::FlatBufferBuilder
   kb.add_restarts(k.restarts);
   kb.add_last_exit(last_exit);
   kb.add_recovery_ns(k.recovery_ns);
+  kb.add_host_user(host_user);
+  kb.add_max_address_space_mb(k.confinement.max_address_space_mb);
+  kb.add_max_cpu_seconds(k.confinement.max_cpu_seconds);
+  kb.add_max_open_files(k.confinement.max_open_files);
+  kb.add_seccomp(k.confinement.seccomp);
   return kb.Finish();
 }
 

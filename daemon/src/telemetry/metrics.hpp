@@ -9,6 +9,7 @@
 
 #include "pdc/core/histogram.hpp"
 #include "pdc/core/kinds.hpp"
+#include "runtime/launch_request.hpp"
 
 namespace pdc::daemon {
 
@@ -26,10 +27,11 @@ struct kernel_snapshot {
   std::uint32_t workers = 0;
   bool latency_metrics = true;
   kernel_isolation isolation = kernel_isolation::none;
-  std::int32_t host_pid = 0;    ///< Process isolation: the host process now (0: none).
-  std::uint32_t restarts = 0;   ///< Process isolation: host restarts since launch.
-  std::string last_exit;        ///< Process isolation: how the last host ended.
+  std::int32_t host_pid = 0;      ///< Process isolation: the host process now (0: none).
+  std::uint32_t restarts = 0;     ///< Process isolation: host restarts since launch.
+  std::string last_exit;          ///< Process isolation: how the last host ended.
   std::uint64_t recovery_ns = 0;  ///< Process isolation: last crash to the new host's ready.
+  host_confinement confinement;   ///< Process isolation: how its host is confined.
   std::uint64_t uptime_ns = 0;
   std::uint64_t queue_depth = 0;     ///< Inbox messages plus attachments with unread requests (at least one each).
   std::uint64_t messages_in = 0;     ///< Accepted into the inbox or read from rings.
