@@ -21,12 +21,21 @@ namespace {
 constexpr std::size_t k_msg = 64;
 constexpr std::int64_t k_timeout_ns = 10'000'000'000;
 
-bool launch(client& c, const std::string& type, const std::string& id, kernel_tier tier, kernel_isolation iso) {
+// `confined`: the host also runs behind the seccomp filter and under rlimits
+// (docs/isolation.md, "Confinement").
+bool launch(client& c, const std::string& type, const std::string& id, kernel_tier tier, kernel_isolation iso,
+            bool confined = false) {
   launch_options o;
   o.kernel_type = type;
   o.kernel_id = id;
   o.tier = tier;
   o.isolation = iso;
+  if (confined) {
+    o.seccomp = true;
+    o.max_address_space_mb = 4096;
+    o.max_cpu_seconds = 3600;
+    o.max_open_files = 256;
+  }
   if (tier == kernel_tier::spin || tier == kernel_tier::threaded) o.cpu = server_cpu();
   auto r = c.launch(o);
   if (r) r = c.activate(id);
@@ -134,6 +143,15 @@ void run_isolation(report& out, const bench_options& opt, const std::string& ker
           if (!launch(c, "echo", id, tier, i)) continue;
           auto row = latency_row(t + " round trip 64B (" + where(i) + ")", attach_round_trip(c, id, n(200'000)));
           if (i == kernel_isolation::process) row.baseline = base;
+          reps.add(rep, row);
+          (void)c.terminate(id);
+        }
+        // Confinement's cost: the seccomp filter runs on each of the host's
+        // system calls, which a parking tier makes on every wake-up.
+        const std::string id = "rt-" + t + "-cf" + r;
+        if (launch(c, "echo", id, tier, kernel_isolation::process, true)) {
+          auto row = latency_row(t + " round trip 64B (isolated, confined)", attach_round_trip(c, id, n(200'000)));
+          row.baseline = base;
           reps.add(rep, row);
           (void)c.terminate(id);
         }
