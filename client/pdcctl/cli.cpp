@@ -40,13 +40,33 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
   }
   if (auto prepared = commands.prepare(); !prepared) return report(err, prepared.err().what(), exit_usage);
 
-  auto session = client::connect(resolve_socket_path(socket_flag), "pdcctl");
+  connect_options options;
+  options.client_name = "pdcctl";
+  if (commands.follows()) {
+    // Following a stream outlives a pdcd restart: wait for it, say so on stderr.
+    options.reconnect.enabled = true;
+    options.reconnect.wait = true;
+    options.reconnect.on_event = [&err](const connection_event& e) {
+      if (e.change == connection_change::disconnected) {
+        err << "pdcctl: " << e.reason.what() << "; reconnecting" << std::endl;
+        return;
+      }
+      err << "pdcctl: reconnected to pdcd after " << e.attempts << (e.attempts == 1 ? " attempt" : " attempts")
+          << std::endl;
+      for (const auto& k : e.lost_subscriptions)
+        err << "pdcctl: kernel " << k << " is gone; not following it" << std::endl;
+    };
+  }
+  auto session = client::connect(resolve_socket_path(socket_flag), options);
   if (!session) return report(err, session.err().what(), exit_unreachable);
   session->set_call_timeout_ns(commands.call_timeout_ns());
 
   context ctx{*session, json, out};
   auto done = commands.run(ctx);
-  if (!done) return report(err, done.err().what(), done.code() == errc::peer_gone ? exit_unreachable : exit_failed);
+  if (!done)
+    return report(
+        err, done.err().what(),
+        done.code() == errc::peer_gone || done.code() == errc::daemon_stopping ? exit_unreachable : exit_failed);
   return exit_ok;
 }
 

@@ -169,7 +169,13 @@ void command_set::add_message_commands(CLI::App& app) {
 
   auto* recv = leaf(app, "recv", "Subscribe to a kernel and print the next message it emits", which::recv);
   recv->add_option("id", kernel_id_, "Kernel id")->required();
-  recv->add_option("--timeout", wait_timeout_ms_, "Wait limit, ms (negative: forever)")->capture_default_str();
+  recv_timeout_opt_ =
+      recv->add_option("--timeout", wait_timeout_ms_,
+                       "Wait limit, ms (negative: forever); with --follow, how long to follow (default then: forever)")
+          ->capture_default_str();
+  recv->add_flag("--follow", follow_,
+                 "Print every message until --timeout passes or pdcctl is interrupted; reconnect and subscribe "
+                 "again when pdcd restarts");
 }
 
 // ---- local checks ----------------------------------------------------------------
@@ -204,6 +210,10 @@ result<void> command_set::prepare() {
     payload_ = encode_int64(data_int64_);
   }
   return ok();
+}
+
+bool command_set::follows() const noexcept {
+  return chosen_ == which::recv && follow_;
 }
 
 std::int64_t command_set::call_timeout_ns() const noexcept {
@@ -421,6 +431,7 @@ result<void> command_set::run_send(context& ctx) {
 result<void> command_set::run_recv(context& ctx) {
   auto subscribed = ctx.session.subscribe(kernel_id_);
   if (!subscribed) return subscribed;
+  if (follow_) return follow(ctx);
   const auto dl = deadline::after_ns(ms_to_ns(wait_timeout_ms_));
   for (;;) {
     const auto left = dl.is_never() ? std::int64_t{-1} : static_cast<std::int64_t>(dl.remaining_ns());
@@ -434,6 +445,25 @@ result<void> command_set::run_recv(context& ctx) {
     print_message(ctx, *m);
     (void)ctx.session.unsubscribe(kernel_id_);  // best effort; the session ends anyway
     return ok();
+  }
+}
+
+// recv --follow: every message until the timeout (none unless given), over
+// reconnections (the client renews the subscription; cli.cpp reports them).
+result<void> command_set::follow(context& ctx) {
+  const bool bounded = recv_timeout_opt_ != nullptr && recv_timeout_opt_->count() > 0;
+  const std::int64_t timeout_ns = bounded ? ms_to_ns(wait_timeout_ms_) : -1;
+  const auto dl = deadline::after_ns(timeout_ns);
+  for (;;) {
+    const auto left = dl.is_never() ? std::int64_t{-1} : static_cast<std::int64_t>(dl.remaining_ns());
+    auto m = ctx.session.receive(left);
+    if (!m) {
+      if (m.code() == errc::timeout) return ok();  // followed for as long as asked
+      return std::move(m).err();
+    }
+    if (m->kernel_id != kernel_id_) continue;
+    print_message(ctx, *m);
+    ctx.out.flush();
   }
 }
 

@@ -36,6 +36,9 @@ class command_set {
   result<void> run(context& ctx);
   /// Upper bound for the chosen command's control calls, ns.
   [[nodiscard]] std::int64_t call_timeout_ns() const noexcept;
+  /// Whether the chosen command follows a stream (recv --follow): its client
+  /// reconnects when pdcd restarts, and waits for it.
+  [[nodiscard]] bool follows() const noexcept;
 
  private:
   enum class which : std::uint8_t {
@@ -68,6 +71,7 @@ class command_set {
   result<void> run_query(context& ctx);
   result<void> run_send(context& ctx);
   result<void> run_recv(context& ctx);
+  result<void> follow(context& ctx);
   result<void> print_done(context& ctx, const std::string& verb, const std::string& noun, const std::string& id);
   void print_message(context& ctx, const received_message& m) const;
 
@@ -94,6 +98,8 @@ class command_set {
   CLI::Option* int64_opt_ = nullptr;
   bool wait_reply_ = false;
   std::int64_t wait_timeout_ms_ = 5000;
+  bool follow_ = false;
+  CLI::Option* recv_timeout_opt_ = nullptr;
   send_options send_opts_;
   std::uint32_t priority_ = k_default_priority;
   std::vector<std::byte> payload_;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -77,7 +78,8 @@ struct attachment::state {
         kernel_policy(p.kernel_policy),
         kernel_block_ns(std::int64_t{p.block_timeout_ms} * 1'000'000),
         wait(p.options.wait),
-        reply_limit(std::max<std::size_t>(p.options.reply_limit, 1)) {
+        reply_limit(std::max<std::size_t>(p.options.reply_limit, 1)),
+        reattach(std::move(p.reattach)) {
     // commit() writes the kernel's doorbell only when the kernel has parked.
     requests.set_wake_fd(doorbell.get());
   }
@@ -110,6 +112,9 @@ struct attachment::state {
   [[nodiscard]] error closed_error(std::uint32_t reason) const {
     if (reason == static_cast<std::uint32_t>(errc::terminated)) {
       return make_error(errc::terminated, "kernel '" + kernel_id + "' terminated");
+    }
+    if (reason == static_cast<std::uint32_t>(errc::daemon_stopping)) {
+      return make_error(errc::daemon_stopping, "pdcd is stopping: the attachment to kernel '" + kernel_id + "' ended");
     }
     const errc code = errc_from_int(static_cast<std::int32_t>(reason));
     if (reason == k_reason_closed || code == errc::internal) {
@@ -145,6 +150,9 @@ struct attachment::state {
       rc = ::poll(&p, 1, 0);
     } while (rc < 0 && errno == EINTR);
     if (rc > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0) {
+      // A stopping pdcd closes the rings (daemon_stopping) before the session.
+      if (const auto reason = replies.producer_close_reason(); reason != 0) return fail(closed_error(reason));
+      if (const auto reason = requests.consumer_close_reason(); reason != 0) return fail(closed_error(reason));
       return fail(make_error(errc::peer_gone, "pdcd closed the session of the attachment to kernel '" + kernel_id +
                                                   "' (daemon gone or client closed)"));
     }
@@ -275,6 +283,19 @@ struct attachment::state {
   std::int64_t kernel_block_ns;
   idle_strategy wait;
   std::size_t reply_limit;
+  std::function<result<attachment>(deadline)> reattach;  // empty unless attach_options::reattach
+
+  // Whether pdcd itself went away or is stopping (not the kernel): what
+  // reattach recovers from. A terminate or a corrupt ring stays an error.
+  [[nodiscard]] bool lost_pdcd() const noexcept {
+    const auto gone = [](errc c) { return c == errc::peer_gone || c == errc::daemon_stopping; };
+    if (broken) return gone(broken->code);
+    for (const std::uint32_t reason : {requests.consumer_close_reason(), replies.producer_close_reason()}) {
+      if (reason == 0) continue;
+      return reason == k_reason_closed || reason == static_cast<std::uint32_t>(errc::daemon_stopping);
+    }
+    return false;
+  }
 
   std::uint64_t last_message_id = 0;
   std::size_t unflushed = 0;   // reserved by begin_send, not yet committed
@@ -355,10 +376,21 @@ std::uint64_t attachment::dropped_messages() const noexcept {
   return state_ ? state_->dropped : 0;
 }
 
+// ---- reattaching ------------------------------------------------------------------------
+
+result<void> attachment::revive(std::int64_t timeout_ns) {
+  if (!state_ || !state_->reattach || !state_->lost_pdcd()) return ok();
+  auto fresh = state_->reattach(deadline::after_ns(timeout_ns));
+  if (!fresh) return std::move(fresh).err();
+  state_ = std::move(fresh->state_);  // the old rings close with the old state
+  return ok();
+}
+
 // ---- sending ---------------------------------------------------------------------------
 
 result<send_slot> attachment::begin_send(std::size_t payload_bytes, const send_options& opts) {
   if (!state_) return detached_error();
+  if (auto up = revive(state_->full_timeout_ns); !up) return std::move(up).err();
   auto& s = *state_;
   if (auto open = s.check_send_open(); !open) return std::move(open).err();
   if (payload_bytes > s.max_message_bytes) {
@@ -406,6 +438,7 @@ result<std::uint64_t> attachment::send(std::span<const std::byte> payload, const
 
 result<received_message> attachment::receive(std::int64_t timeout_ns) {
   if (!state_) return detached_error();
+  if (auto up = revive(timeout_ns); !up) return std::move(up).err();
   auto& s = *state_;
   s.flush();  // a reserved request must not wait for its own reply
   if (!s.set_aside.empty()) {
@@ -430,6 +463,7 @@ result<std::size_t> attachment::poll_with(message_fn fn, void* context, std::siz
                                           std::int64_t timeout_ns) {
   if (!state_) return detached_error();
   if (fn == nullptr) return make_error(errc::invalid_argument, "poll needs a callback");
+  if (auto up = revive(timeout_ns); !up) return std::move(up).err();
   auto& s = *state_;
   s.flush();
   std::size_t n = 0;
@@ -466,6 +500,8 @@ result<std::size_t> attachment::poll_with(message_fn fn, void* context, std::siz
 
 result<received_message> attachment::request(std::span<const std::byte> payload, std::int64_t timeout_ns,
                                              const send_options& opts) {
+  if (!state_) return detached_error();
+  if (auto up = revive(timeout_ns); !up) return std::move(up).err();
   const std::uint64_t sent_ns = now_ns();  // the request's own stamp is this or later
   auto sent = send(payload, opts);
   if (!sent) return std::move(sent).err();

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "pdc/client.hpp"
+#include "pdc/core/clock.hpp"
 #include "unique_fd.hpp"
 
 namespace pdc::detail {
@@ -24,6 +26,9 @@ struct attach_parts {
   unique_fd hangup_probe;       ///< A duplicate of the session's socket.
   std::weak_ptr<session> link;  ///< The session, for Detach (never owned).
   attach_options options;
+  /// attach_options::reattach: attaches again to the same kernel through the
+  /// client, waiting until the deadline as its reconnect policy allows.
+  std::function<result<attachment>(deadline)> reattach;
 };
 
 /// Maps and checks the segment and builds the attachment (defined with it).

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <cstring>
 #include <iterator>
@@ -45,17 +47,35 @@ result<T> protocol_error(const char* expected) {
 }
 }  // namespace
 
-struct client::impl {
-  explicit impl(int fd) noexcept : session(fd) {}
+struct client::impl : std::enable_shared_from_this<client::impl> {
+  impl(int fd, std::string socket_path, connect_options opts)
+      : session(std::make_shared<detail::session>(fd)), path(std::move(socket_path)), options(std::move(opts)) {}
 
   // Builds a Request around the body `make(fbb)` returns and waits for its Response.
   template <wire::RequestBody Type, typename MakeBody>
   result<detail::response_packet> call(MakeBody&& make) {
+    const auto dl = deadline::after_ns(call_timeout_ns);
+    for (bool again = false;; again = true) {
+      if (auto up = ready(dl); !up) return std::move(up).err();
+      auto r = call_now<Type>(make, dl);
+      if (r || again || !resend_after_refusal()) return r;
+    }
+  }
+
+  // A request that found the connection already gone was never seen by
+  // pdcd: with reconnection on, it is sent again on the next session.
+  [[nodiscard]] bool resend_after_refusal() const noexcept {
+    return options.reconnect.enabled && !path.empty() && !session->healthy() && session->last_send_refused();
+  }
+
+  // The same on the current session, without reconnecting.
+  template <wire::RequestBody Type, typename MakeBody>
+  result<detail::response_packet> call_now(MakeBody&& make, deadline dl) {
     flatbuffers::FlatBufferBuilder fbb(256);
     const auto body = make(fbb);
-    const std::uint64_t id = session.next_request_id();
+    const std::uint64_t id = session->next_request_id();
     fbb.Finish(wire::CreateRequest(fbb, id, Type, body.Union()));
-    return session.call(std::span(fbb.GetBufferPointer(), fbb.GetSize()), id, deadline::after_ns(call_timeout_ns));
+    return session->call(std::span(fbb.GetBufferPointer(), fbb.GetSize()), id, dl);
   }
 
   // A request about one kernel (Activate, Subscribe, ...) answered by code only.
@@ -66,25 +86,46 @@ struct client::impl {
     return ok();
   }
 
-  result<void> hello(std::string_view client_name);
+  result<void> hello();
   result<std::uint64_t> check_payload(std::span<const std::byte> payload) const;
   // Builds a Send request for `payload`; returns (request id, message id).
   std::pair<std::uint64_t, std::uint64_t> build_send(flatbuffers::FlatBufferBuilder& fbb, std::string_view kernel_id,
                                                      std::span<const std::byte> payload, const send_options& opts);
+  result<attachment> attach(std::string_view kernel_id, const attach_options& opts, deadline dl);
 
-  detail::session session;
+  // Connected, or reconnected as options.reconnect allows before `dl`; else
+  // the error that broke the connection.
+  result<void> ready(deadline dl);
+  result<void> reconnect_once();
+  void tell(const connection_event& e) const {
+    if (options.reconnect.on_event) options.reconnect.on_event(e);
+  }
+
+  std::shared_ptr<detail::session> session;  // replaced by a reconnection
+  std::string path;                          // empty: adopted, cannot reconnect
+  connect_options options;
   std::uint64_t session_id = 0;
+  std::uint64_t sessions = 1;
   std::string daemon_version;
   std::uint32_t max_message_bytes = k_default_max_message_bytes;
   std::int64_t call_timeout_ns = -1;
+  std::size_t delivery_limit = k_default_delivery_limit;
+  std::vector<std::string> subscriptions;  // renewed on reconnection
+
+  // While disconnected.
+  bool told_disconnected = false;
+  std::uint32_t attempts = 0;
+  std::int64_t backoff_ns = 0;
+  std::uint64_t next_attempt_ns = 0;
+  std::optional<error> last_attempt_error;
 };
 
-result<void> client::impl::hello(std::string_view client_name) {
+result<void> client::impl::hello() {
   flatbuffers::FlatBufferBuilder fbb(128);
-  const auto body = wire::CreateHello(fbb, make_string(fbb, client_name), k_protocol_version);
-  const std::uint64_t id = session.next_request_id();
+  const auto body = wire::CreateHello(fbb, make_string(fbb, options.client_name), k_protocol_version);
+  const std::uint64_t id = session->next_request_id();
   fbb.Finish(wire::CreateRequest(fbb, id, wire::RequestBody::Hello, body.Union()));
-  auto r = session.call(std::span(fbb.GetBufferPointer(), fbb.GetSize()), id, deadline::after_ns(k_hello_timeout_ns));
+  auto r = session->call(std::span(fbb.GetBufferPointer(), fbb.GetSize()), id, deadline::after_ns(k_hello_timeout_ns));
   if (!r) {
     if (r.code() == errc::timeout) return make_error(errc::timeout, "pdcd did not answer hello within 10 s");
     return std::move(r).err();
@@ -99,7 +140,88 @@ result<void> client::impl::hello(std::string_view client_name) {
   session_id = reply->session_id();
   daemon_version = reply->daemon_version() != nullptr ? reply->daemon_version()->str() : std::string();
   if (reply->max_message_bytes() != 0) max_message_bytes = reply->max_message_bytes();
-  session.set_max_message_bytes(max_message_bytes);
+  session->set_max_message_bytes(max_message_bytes);
+  session->set_delivery_limit(delivery_limit);
+  return ok();
+}
+
+namespace {
+void sleep_until_ns(std::uint64_t at_ns) {
+  const std::uint64_t now = now_ns();
+  if (at_ns <= now) return;
+  const std::uint64_t d = at_ns - now;
+  timespec ts{static_cast<time_t>(d / 1'000'000'000), static_cast<long>(d % 1'000'000'000)};
+  (void)::nanosleep(&ts, nullptr);
+}
+}  // namespace
+
+result<void> client::impl::ready(deadline dl) {
+  if (session->healthy()) return ok();
+  const error broken = *session->broken();
+  if (!options.reconnect.enabled || path.empty()) return broken;
+  if (!told_disconnected) {
+    told_disconnected = true;
+    attempts = 0;
+    backoff_ns = 0;
+    next_attempt_ns = 0;
+    last_attempt_error.reset();
+    connection_event e;
+    e.change = connection_change::disconnected;
+    e.reason = broken;
+    tell(e);
+  }
+  for (;;) {
+    if (now_ns() >= next_attempt_ns) {
+      ++attempts;
+      auto up = reconnect_once();
+      if (up) return ok();
+      last_attempt_error = std::move(up).err();
+      const auto& r = options.reconnect;
+      backoff_ns = backoff_ns == 0 ? std::max<std::int64_t>(r.initial_backoff_ns, 1)
+                                   : std::min(backoff_ns * 2, std::max(r.max_backoff_ns, r.initial_backoff_ns));
+      next_attempt_ns = now_ns() + static_cast<std::uint64_t>(backoff_ns);
+    }
+    if (!options.reconnect.wait || dl.expired()) {
+      std::string text = broken.what() + "; reconnecting to " + path + " (attempt " + std::to_string(attempts);
+      if (last_attempt_error) text += ": " + last_attempt_error->what();
+      return make_error(broken.code, text + ")");
+    }
+    sleep_until_ns(std::min<std::uint64_t>(next_attempt_ns, dl.at_ns()));
+  }
+}
+
+// One attempt: a new connection, Hello, the subscriptions again. Deliveries
+// the old session had buffered stay first in line.
+result<void> client::impl::reconnect_once() {
+  auto fd = detail::connect_seqpacket(path);
+  if (!fd) return std::move(fd).err();
+  auto old = std::exchange(session, std::make_shared<detail::session>(*fd));
+  auto said = hello();
+  if (!said) {
+    session = std::move(old);  // still broken, with the reason the caller reports
+    return said;
+  }
+  session->carry_over(*old);
+  connection_event e;
+  e.change = connection_change::reconnected;
+  e.attempts = attempts;
+  std::vector<std::string> kept;
+  for (const auto& k : subscriptions) {
+    auto r = call_now<wire::RequestBody::Subscribe>(
+        [&](auto& fbb) { return wire::CreateSubscribe(fbb, make_string(fbb, k)); },
+        deadline::after_ns(k_hello_timeout_ns));
+    if (r) {
+      kept.push_back(k);
+    } else if (!session->healthy()) {
+      return std::move(r).err();  // gone again: the next attempt renews them all
+    } else {
+      e.lost_subscriptions.push_back(k);
+    }
+  }
+  subscriptions = std::move(kept);
+  ++sessions;
+  told_disconnected = false;
+  tell(e);
   return ok();
 }
 
@@ -116,7 +238,7 @@ std::pair<std::uint64_t, std::uint64_t> client::impl::build_send(flatbuffers::Fl
                                                                  std::string_view kernel_id,
                                                                  std::span<const std::byte> payload,
                                                                  const send_options& opts) {
-  const std::uint64_t message_id = session.next_message_id();
+  const std::uint64_t message_id = session->next_message_id();
   const envelope env = make_envelope(message_id, static_cast<std::uint32_t>(payload.size()), now_ns(), 0, 0,
                                      opts.type_id, opts.no_reply ? k_envelope_flag_no_reply : 0, opts.priority);
   std::uint8_t* dst = nullptr;
@@ -124,7 +246,7 @@ std::pair<std::uint64_t, std::uint64_t> client::impl::build_send(flatbuffers::Fl
   std::memcpy(dst, &env, sizeof env);
   if (!payload.empty()) std::memcpy(dst + sizeof env, payload.data(), payload.size());
   const auto body = wire::CreateSend(fbb, make_string(fbb, kernel_id), message, opts.ack);
-  const std::uint64_t request_id = session.next_request_id();
+  const std::uint64_t request_id = session->next_request_id();
   fbb.Finish(wire::CreateRequest(fbb, request_id, wire::RequestBody::Send, body.Union()));
   return {request_id, message_id};
 }
@@ -137,28 +259,37 @@ client& client::operator=(client&& other) noexcept = default;
 client::~client() = default;
 
 result<client> client::connect(std::string_view socket_path, std::string_view client_name) {
+  connect_options o;
+  o.client_name = std::string(client_name);
+  return connect(socket_path, o);
+}
+
+result<client> client::connect(std::string_view socket_path, const connect_options& options) {
   const std::string path = resolve_socket_path(socket_path);
   auto fd = detail::connect_seqpacket(path);
   if (!fd) return std::move(fd).err();
-  auto c = adopt(*fd, client_name);
-  if (!c) {
-    auto e = std::move(c).err();
+  auto p = std::make_shared<impl>(*fd, path, options);
+  auto said = p->hello();
+  if (!said) {
+    auto e = std::move(said).err();
     e.message = "pdcd at " + path + ": " + e.what();
     return e;
   }
-  return c;
+  return client(std::move(p));
 }
 
 result<client> client::adopt(int fd, std::string_view client_name) {
   if (fd < 0) return make_error(errc::invalid_argument, "adopt: invalid file descriptor");
+  connect_options o;
+  o.client_name = std::string(client_name);
   std::shared_ptr<impl> p;
   try {
-    p = std::make_shared<impl>(fd);
+    p = std::make_shared<impl>(fd, std::string(), std::move(o));
   } catch (...) {
     ::close(fd);
     throw;
   }
-  auto said = p->hello(client_name);
+  auto said = p->hello();
   if (!said) return std::move(said).err();
   return client(std::move(p));
 }
@@ -178,7 +309,13 @@ std::uint32_t client::max_message_bytes() const noexcept {
   return impl_ ? impl_->max_message_bytes : 0;
 }
 bool client::connected() const noexcept {
-  return impl_ && impl_->session.healthy();
+  return impl_ && impl_->session->healthy();
+}
+bool client::daemon_stopping() const noexcept {
+  return impl_ && impl_->session->stopping();
+}
+std::uint64_t client::sessions() const noexcept {
+  return impl_ ? impl_->sessions : 0;
 }
 
 void client::set_call_timeout_ns(std::int64_t timeout_ns) noexcept {
@@ -261,12 +398,17 @@ result<void> client::terminate(std::string_view kernel_id, bool drop, std::uint3
 
 result<void> client::subscribe(std::string_view kernel_id) {
   if (!impl_) return moved_from_error();
-  return impl_->kernel_call<wire::RequestBody::Subscribe>(
+  auto r = impl_->kernel_call<wire::RequestBody::Subscribe>(
       kernel_id, [](auto& fbb, auto id) { return wire::CreateSubscribe(fbb, id); });
+  auto& subs = impl_->subscriptions;
+  if (r && std::find(subs.begin(), subs.end(), kernel_id) == subs.end()) subs.emplace_back(kernel_id);
+  return r;
 }
 
 result<void> client::unsubscribe(std::string_view kernel_id) {
   if (!impl_) return moved_from_error();
+  auto& subs = impl_->subscriptions;
+  subs.erase(std::remove(subs.begin(), subs.end(), kernel_id), subs.end());
   return impl_->kernel_call<wire::RequestBody::Unsubscribe>(
       kernel_id, [](auto& fbb, auto id) { return wire::CreateUnsubscribe(fbb, id); });
 }
@@ -375,35 +517,56 @@ result<std::uint64_t> client::send(std::string_view kernel_id, std::span<const s
                                    const send_options& opts) {
   if (!impl_) return moved_from_error();
   if (auto checked = impl_->check_payload(payload); !checked) return checked;
-  flatbuffers::FlatBufferBuilder fbb(payload.size() + 256);
-  const auto [request_id, message_id] = impl_->build_send(fbb, kernel_id, payload, opts);
-  const auto packet = std::span(fbb.GetBufferPointer(), fbb.GetSize());
   const auto dl = deadline::after_ns(impl_->call_timeout_ns);
-  if (!opts.ack) {
-    auto posted = impl_->session.post_unacked(packet, request_id, message_id, dl);
-    if (!posted) return std::move(posted).err();
-    return message_id;
+  for (bool again = false;; again = true) {
+    if (auto up = impl_->ready(dl); !up) return std::move(up).err();
+    flatbuffers::FlatBufferBuilder fbb(payload.size() + 256);
+    const auto [request_id, message_id] = impl_->build_send(fbb, kernel_id, payload, opts);
+    const auto packet = std::span(fbb.GetBufferPointer(), fbb.GetSize());
+    result<void> sent = ok();
+    if (opts.ack) {
+      auto answered = impl_->session->call(packet, request_id, dl);
+      if (!answered) sent = std::move(answered).err();
+    } else {
+      sent = impl_->session->post_unacked(packet, request_id, message_id, dl);
+    }
+    if (sent) return message_id;
+    if (again || !impl_->resend_after_refusal()) return std::move(sent).err();
   }
-  auto r = impl_->session.call(packet, request_id, dl);
-  if (!r) return std::move(r).err();
-  return message_id;
 }
 
 result<received_message> client::receive(std::int64_t timeout_ns) {
   if (!impl_) return moved_from_error();
-  auto r = impl_->session.next_delivery(deadline::after_ns(timeout_ns));
-  if (r.code() == errc::timeout) return make_error(errc::timeout, "no message within " + ms_text(timeout_ns));
-  return r;
+  const auto dl = deadline::after_ns(timeout_ns);
+  for (;;) {
+    // What arrived before the connection broke is read first.
+    if (impl_->session->buffered() == 0) {
+      if (auto up = impl_->ready(dl); !up) return std::move(up).err();
+    }
+    auto r = impl_->session->next_delivery(dl);
+    if (r.code() == errc::timeout) return make_error(errc::timeout, "no message within " + ms_text(timeout_ns));
+    // Waiting for deliveries is safe to resume on a new session: nothing was sent.
+    if (!r && !impl_->session->healthy() && impl_->options.reconnect.enabled && impl_->options.reconnect.wait &&
+        !dl.expired()) {
+      continue;
+    }
+    return r;
+  }
 }
 
 result<received_message> client::request(std::string_view kernel_id, std::span<const std::byte> payload,
                                          std::int64_t timeout_ns, const send_options& opts) {
   if (!impl_) return moved_from_error();
   if (auto checked = impl_->check_payload(payload); !checked) return std::move(checked).err();
-  flatbuffers::FlatBufferBuilder fbb(payload.size() + 256);
-  const auto [request_id, message_id] = impl_->build_send(fbb, kernel_id, payload, opts);
-  auto r = impl_->session.request(std::span(fbb.GetBufferPointer(), fbb.GetSize()), request_id, message_id, opts.ack,
-                                  deadline::after_ns(timeout_ns));
+  const auto dl = deadline::after_ns(timeout_ns);
+  result<received_message> r = make_error(errc::internal, "request not sent");
+  for (bool again = false;; again = true) {
+    if (auto up = impl_->ready(dl); !up) return std::move(up).err();
+    flatbuffers::FlatBufferBuilder fbb(payload.size() + 256);
+    const auto [request_id, message_id] = impl_->build_send(fbb, kernel_id, payload, opts);
+    r = impl_->session->request(std::span(fbb.GetBufferPointer(), fbb.GetSize()), request_id, message_id, opts.ack, dl);
+    if (r || again || !impl_->resend_after_refusal()) break;
+  }
   if (!r) {
     if (r.code() == errc::timeout) {
       return make_error(errc::timeout,
@@ -416,28 +579,37 @@ result<received_message> client::request(std::string_view kernel_id, std::span<c
 }
 
 std::optional<send_failure> client::take_send_failure() {
-  return impl_ ? impl_->session.take_send_failure() : std::nullopt;
+  return impl_ ? impl_->session->take_send_failure() : std::nullopt;
 }
 
 std::size_t client::buffered_deliveries() const noexcept {
-  return impl_ ? impl_->session.buffered() : 0;
+  return impl_ ? impl_->session->buffered() : 0;
 }
 std::uint64_t client::dropped_deliveries() const noexcept {
-  return impl_ ? impl_->session.dropped() : 0;
+  return impl_ ? impl_->session->dropped() : 0;
 }
 
 void client::set_delivery_limit(std::size_t messages) noexcept {
-  if (impl_) impl_->session.set_delivery_limit(messages);
+  if (!impl_) return;
+  impl_->delivery_limit = std::max<std::size_t>(messages, 1);
+  impl_->session->set_delivery_limit(messages);
 }
 
 // ---- shared memory ---------------------------------------------------------------
 
 result<attachment> client::attach(std::string_view kernel_id, const attach_options& options) {
   if (!impl_) return moved_from_error();
+  return impl_->attach(kernel_id, options, deadline::after_ns(impl_->call_timeout_ns));
+}
+
+result<attachment> client::impl::attach(std::string_view kernel_id, const attach_options& opts, deadline dl) {
   if (kernel_id.empty()) return make_error(errc::invalid_argument, "attach needs a kernel id");
-  auto r = impl_->call<wire::RequestBody::Attach>([&](auto& fbb) {
-    return wire::CreateAttach(fbb, make_string(fbb, kernel_id), options.request_ring_bytes, options.reply_ring_bytes);
-  });
+  if (auto up = ready(dl); !up) return std::move(up).err();
+  auto r = call_now<wire::RequestBody::Attach>(
+      [&](auto& fbb) {
+        return wire::CreateAttach(fbb, make_string(fbb, kernel_id), opts.request_ring_bytes, opts.reply_ring_bytes);
+      },
+      dl);
   if (!r) return std::move(r).err();
   const auto* reply = r->get().body_as_AttachReply();
   if (reply == nullptr) return protocol_error<attachment>("AttachReply");
@@ -445,14 +617,14 @@ result<attachment> client::attach(std::string_view kernel_id, const attach_optio
   const std::uint64_t id = reply->attachment_id();
   // From here on the daemon holds an attachment for us: let it go on failure.
   const auto refuse = [&](error e) -> result<attachment> {
-    (void)detail::send_detach(impl_->session, id);
+    (void)detail::send_detach(*session, id);
     return e;
   };
   if (fds.size() != 2) {
     return refuse(make_error(errc::protocol_error, "pdcd's AttachReply carried " + std::to_string(fds.size()) +
                                                        " file descriptors instead of 2 (segment, doorbell)"));
   }
-  detail::unique_fd probe(::fcntl(impl_->session.fd(), F_DUPFD_CLOEXEC, 0));
+  detail::unique_fd probe(::fcntl(session->fd(), F_DUPFD_CLOEXEC, 0));
   if (!probe.valid()) {
     return refuse(make_error(errc::system_error, "cannot duplicate the session socket: " + detail::errno_text(errno)));
   }
@@ -468,9 +640,20 @@ result<attachment> client::attach(std::string_view kernel_id, const attach_optio
   parts.segment_fd = std::move(fds[0]);
   parts.doorbell_fd = std::move(fds[1]);
   parts.hangup_probe = std::move(probe);
-  // Aliasing: shares impl_'s ownership, points at its session.
-  parts.link = std::shared_ptr<detail::session>(impl_, &impl_->session);
-  parts.options = options;
+  parts.link = session;  // this session only: after a reconnection, a Detach goes nowhere
+  parts.options = opts;
+  if (opts.reattach) {
+    // The attachment attaches again through this client (weakly: it may go first).
+    parts.reattach = [owner = weak_from_this(), kid = std::string(kernel_id),
+                      opts](deadline until) -> result<attachment> {
+      auto p = owner.lock();
+      if (!p) return make_error(errc::peer_gone, "the client of the attachment to kernel '" + kid + "' is gone");
+      auto again = p->attach(kid, opts, until);
+      // The client may not have noticed yet that pdcd went away: once more.
+      if (!again && !p->session->healthy()) again = p->attach(kid, opts, until);
+      return again;
+    };
+  }
   auto opened = detail::open_attachment(std::move(parts));
   if (!opened) return refuse(std::move(opened).err());
   return opened;

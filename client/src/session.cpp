@@ -30,10 +30,6 @@ std::size_t packet_limit(std::uint32_t max_message_bytes) {
   return static_cast<std::size_t>(payload) + sizeof(envelope) + k_frame_overhead_bytes;
 }
 
-error peer_gone_error() {
-  return make_error(errc::peer_gone, "daemon closed the connection");
-}
-
 // shutdown before close: attachments hold duplicates of the socket (to
 // notice a hang-up), and closing one descriptor alone would not end the
 // session for the daemon.
@@ -112,6 +108,12 @@ void session::set_max_message_bytes(std::uint32_t bytes) {
   }
 }
 
+// The end of the connection: daemon_stopping after a Goodbye, else peer_gone.
+error session::gone_error() const {
+  if (goodbye_) return *goodbye_;
+  return make_error(errc::peer_gone, "daemon closed the connection");
+}
+
 error session::fail(error e) {
   if (!broken_) {
     broken_ = std::move(e);
@@ -182,6 +184,23 @@ result<received_message> session::next_delivery(deadline dl) {
   return m;
 }
 
+void session::carry_over(session& old) {
+  while (!old.deliveries_.empty()) {
+    deliveries_.push_front(std::move(old.deliveries_.back()));
+    old.deliveries_.pop_back();
+  }
+  while (deliveries_.size() > delivery_limit_) {
+    deliveries_.pop_front();
+    ++dropped_;
+  }
+  dropped_ += old.dropped_;
+  for (auto& f : old.send_failures_) {
+    if (send_failures_.size() == k_send_failure_limit) send_failures_.pop_front();
+    send_failures_.push_back(std::move(f));
+  }
+  old.send_failures_.clear();
+}
+
 std::optional<send_failure> session::take_send_failure() {
   if (send_failures_.empty()) return std::nullopt;
   auto f = std::move(send_failures_.front());
@@ -202,8 +221,12 @@ result<void> session::send_packet(std::span<const std::uint8_t> packet, deadline
                                                    " bytes exceeds the daemon's packet limit; nothing was sent");
   }
   bool writable_but_full = false;
+  last_send_refused_ = false;
   for (;;) {
-    if (broken_) return *broken_;
+    if (broken_) {
+      last_send_refused_ = true;
+      return *broken_;
+    }
     const ssize_t n = ::send(fd_, packet.data(), packet.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n >= 0) {
       if (static_cast<std::size_t>(n) == packet.size()) return ok();
@@ -212,8 +235,9 @@ result<void> session::send_packet(std::span<const std::uint8_t> packet, deadline
     const int err = errno;
     if (err == EINTR) continue;
     if (err == EPIPE || err == ECONNRESET || err == ENOTCONN) {
+      last_send_refused_ = true;
       (void)read_available();  // keep what the daemon sent before it went away
-      return fail(peer_gone_error());
+      return fail(gone_error());
     }
     if (err == EMSGSIZE) {
       return make_error(errc::message_too_large,
@@ -267,10 +291,10 @@ result<void> session::read_one(deadline dl) {
       }
       return dispatch(static_cast<std::size_t>(n), fds);
     }
-    if (n == 0) return fail(peer_gone_error());  // pdcd never sends empty packets: this is EOF
+    if (n == 0) return fail(gone_error());  // pdcd never sends empty packets: this is EOF
     const int err = errno;
     if (err == EINTR) continue;
-    if (err == ECONNRESET || err == ENOTCONN || err == EPIPE) return fail(peer_gone_error());
+    if (err == ECONNRESET || err == ENOTCONN || err == EPIPE) return fail(gone_error());
     if (err != EAGAIN && err != EWOULDBLOCK) return fail(make_error(errc::system_error, "recv: " + errno_text(err)));
     auto ready = wait_fd(fd_, POLLIN, dl);
     if (!ready) {
@@ -289,6 +313,13 @@ result<void> session::dispatch(std::size_t length, passed_fds& fds) {
   const auto& frame = frame_of(rx_.data());
   if (const auto* response = frame.body_as_Response()) return dispatch_response(*response, length, fds);
   if (const auto* delivery = frame.body_as_Delivery()) return dispatch_delivery(*delivery);
+  if (const auto* bye = frame.body_as_Goodbye()) {
+    // pdcd is stopping: it drains, then closes. Until then replies and
+    // deliveries still arrive; afterwards every call fails with this.
+    const std::string why = one_line(bye->message());
+    goodbye_ = make_error(errc::daemon_stopping, why.empty() ? std::string("pdcd is stopping") : why);
+    return ok();
+  }
   return fail(make_error(errc::protocol_error, "packet from pdcd carries neither a response nor a delivery"));
 }
 

@@ -80,6 +80,10 @@ class session {
   /// The oldest buffered delivery, waiting until `dl` for one; errc::timeout if none.
   result<received_message> next_delivery(deadline dl);
 
+  /// Takes over what `old` (a session that broke) still holds for the
+  /// application: buffered deliveries (first in line) and send failures.
+  void carry_over(session& old);
+
   /// Oldest unreported ack=false send failure.
   std::optional<send_failure> take_send_failure();
 
@@ -91,6 +95,13 @@ class session {
   [[nodiscard]] std::uint64_t dropped() const noexcept { return dropped_; }
   /// False once the connection broke.
   [[nodiscard]] bool healthy() const noexcept { return !broken_.has_value(); }
+  /// Why the connection broke (set once healthy() is false).
+  [[nodiscard]] const std::optional<error>& broken() const noexcept { return broken_; }
+  /// True once pdcd said it is stopping (a Goodbye), even while still connected.
+  [[nodiscard]] bool stopping() const noexcept { return goodbye_.has_value(); }
+  /// True when the last packet could not be sent because the connection had
+  /// already ended (EPIPE): pdcd never saw it, so it is safe to send again.
+  [[nodiscard]] bool last_send_refused() const noexcept { return last_send_refused_; }
   /// The connected socket (-1 once broken); attachments keep a duplicate to notice a hang-up.
   [[nodiscard]] int fd() const noexcept { return fd_; }
 
@@ -103,12 +114,15 @@ class session {
   result<void> dispatch_delivery(const wire::Delivery& delivery);
   void note_unacked(std::uint64_t request_id, std::uint64_t message_id);
   error fail(error e);
+  [[nodiscard]] error gone_error() const;
 
   int fd_;
   std::vector<std::uint8_t> rx_;
   std::uint64_t last_request_id_ = 0;
   std::uint64_t last_message_id_ = 0;
   std::optional<error> broken_;
+  std::optional<error> goodbye_;  // pdcd said it is stopping
+  bool last_send_refused_ = false;
 
   // What the one in-flight blocking call waits for (calls never nest).
   std::uint64_t awaited_response_id_ = 0;

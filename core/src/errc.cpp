@@ -31,6 +31,7 @@ static_assert(PDC_E_INTERNAL == -static_cast<int>(errc::internal));
 static_assert(PDC_E_DROPPED == -static_cast<int>(errc::dropped));
 static_assert(PDC_E_LIMIT == -static_cast<int>(errc::limit_reached));
 static_assert(PDC_E_KERNEL_RESTARTED == -static_cast<int>(errc::kernel_restarted));
+static_assert(PDC_E_DAEMON_STOPPING == -static_cast<int>(errc::daemon_stopping));
 
 namespace {
 struct errc_info {
@@ -64,10 +65,11 @@ constexpr errc_info k_table[] = {
     {errc::dropped, "dropped", "dropped by backpressure policy"},
     {errc::limit_reached, "limit_reached", "a configured limit of the daemon is reached"},
     {errc::kernel_restarted, "kernel_restarted", "the kernel's host process restarted; requests in flight are lost"},
+    {errc::daemon_stopping, "daemon_stopping", "pdcd is stopping"},
 };
 
 // A new errc needs its PDC_E_* in pdc/errors.h, an assert above and a row here.
-static_assert(std::size(k_table) == 24);
+static_assert(std::size(k_table) == 25);
 
 const errc_info* find(errc e) noexcept {
   for (const auto& info : k_table) {

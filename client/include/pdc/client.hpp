@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -184,6 +185,46 @@ inline constexpr std::int64_t k_attachment_full_timeout_ns = 5'000'000'000;
 /// Messages request() sets aside by default for receive() before dropping the oldest.
 inline constexpr std::size_t k_attachment_reply_limit = 256;
 
+/// What changed in a client's connection (reconnect_options::on_event).
+enum class connection_change : std::uint8_t {
+  disconnected = 0,  ///< The connection broke (`reason`: peer_gone, or daemon_stopping after pdcd said so).
+  reconnected = 1,   ///< A new session with pdcd is up, subscriptions renewed.
+};
+
+/// Passed to reconnect_options::on_event.
+struct connection_event {
+  connection_change change = connection_change::disconnected;
+  error reason;                                 ///< disconnected: why.
+  std::uint32_t attempts = 0;                   ///< reconnected: connection attempts it took.
+  std::vector<std::string> lost_subscriptions;  ///< reconnected: kernels the new pdcd refused a subscription to.
+};
+
+/// What a client does when its connection to pdcd breaks (pdcd killed,
+/// restarted, stopping). Off by default: the session then ends for good.
+/// On: the next call connects again, with exponential back-off between
+/// attempts, says Hello, and subscribes again to every kernel it was
+/// subscribed to. A call that was in flight when the connection broke fails
+/// (peer_gone / daemon_stopping): it is not repeated, since pdcd may have
+/// done it. The new session has a new session_id().
+struct reconnect_options {
+  bool enabled = false;
+  std::int64_t initial_backoff_ns = 10'000'000;  ///< Wait after the first failed attempt; doubles.
+  std::int64_t max_backoff_ns = 1'000'000'000;   ///< Ceiling of the back-off.
+  /// A call made while disconnected: false fails at once with the error that
+  /// broke the connection (and tries to connect when the back-off allows);
+  /// true keeps trying until the call's own deadline (set_call_timeout_ns, or
+  /// the timeout of receive/request).
+  bool wait = false;
+  /// Told of each disconnection and reconnection, on the thread that made the call.
+  std::function<void(const connection_event&)> on_event;
+};
+
+/// Parameters of `client::connect`.
+struct connect_options {
+  std::string client_name = "libpdc";  ///< Shown in pdcd's log.
+  reconnect_options reconnect;         ///< Off by default.
+};
+
 /// Parameters of `client::attach`.
 struct attach_options {
   std::uint32_t request_ring_bytes = 0;                         ///< Request ring capacity, bytes; 0 = daemon default.
@@ -192,6 +233,13 @@ struct attach_options {
   std::int64_t full_timeout_ns = k_attachment_full_timeout_ns;  ///< Longest wait for room (wait); negative = forever.
   idle_strategy wait = idle_strategy::spin_park(k_attachment_spin_ns);  ///< How receive/request/a full send wait.
   std::size_t reply_limit = k_attachment_reply_limit;  ///< Messages request() sets aside for receive() (at least 1).
+  /// When pdcd went away (peer_gone, daemon_stopping) and its client
+  /// reconnects (reconnect_options), the next send, request, receive or poll
+  /// attaches again to the same kernel, as the client's policy allows (at once
+  /// or waiting up to its deadline), and carries on over the new rings; what
+  /// was in the old rings is lost. It then uses its client, as detach() does:
+  /// use both from one thread.
+  bool reattach = false;
 };
 
 /// One message reserved in the request ring by `attachment::begin_send`.
@@ -305,6 +353,8 @@ class attachment {
   struct state;
   friend result<attachment> detail::open_attachment(detail::attach_parts&& parts);
   explicit attachment(std::unique_ptr<state> s) noexcept;
+  // attach_options::reattach: attaches again when pdcd went away.
+  result<void> revive(std::int64_t timeout_ns);
   std::unique_ptr<state> state_;
 };
 
@@ -324,12 +374,16 @@ result<std::size_t> attachment::poll(Fn&& fn, std::size_t max_messages, std::int
 /// Thread-safety: none. Use one client from one thread at a time (it may move
 /// between threads); open one client per thread for parallelism. Once the
 /// daemon goes away or sends a malformed packet every later call fails
-/// promptly (errc::peer_gone / errc::protocol_error); connect again to recover.
+/// promptly (errc::peer_gone, errc::daemon_stopping, errc::protocol_error);
+/// connect again to recover, or connect with reconnect_options to have the
+/// client do it.
 class client {
  public:
   /// Connects to pdcd at `socket_path` (empty: pdc::default_socket_path()) and
   /// says Hello. Fails with a message naming the path when nobody listens.
   static result<client> connect(std::string_view socket_path = {}, std::string_view client_name = "libpdc");
+  /// Connects as above with `options` (the name, and whether and how to reconnect).
+  static result<client> connect(std::string_view socket_path, const connect_options& options);
 
   /// Takes ownership of `fd`, an already-connected SOCK_SEQPACKET socket (from
   /// socketpair or socket activation), and says Hello. Closes `fd` on failure.
@@ -352,8 +406,12 @@ class client {
   [[nodiscard]] const std::string& daemon_version() const noexcept;
   /// Largest payload the daemon accepts over the socket, bytes (HelloReply).
   [[nodiscard]] std::uint32_t max_message_bytes() const noexcept;
-  /// False once the connection broke (daemon gone, malformed packet).
+  /// False once the connection broke (daemon gone, malformed packet), until a reconnection.
   [[nodiscard]] bool connected() const noexcept;
+  /// True once pdcd said it is stopping (SIGTERM): calls still work until it closes the session.
+  [[nodiscard]] bool daemon_stopping() const noexcept;
+  /// Sessions this client has had: 1, plus one per reconnection.
+  [[nodiscard]] std::uint64_t sessions() const noexcept;
   /// Upper bound for blocking control calls, ns; negative (the default) waits forever.
   void set_call_timeout_ns(std::int64_t timeout_ns) noexcept;
 
@@ -435,7 +493,7 @@ class client {
  private:
   struct impl;
   explicit client(std::shared_ptr<impl> p) noexcept;
-  // Shared only so attachments can hold a weak reference to the session (for Detach).
+  // Shared so attachments can attach again through it (attach_options::reattach).
   std::shared_ptr<impl> impl_;
 };
 

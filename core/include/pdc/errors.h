@@ -27,5 +27,6 @@
 #define PDC_E_DROPPED (-21)          /* dropped by backpressure policy */
 #define PDC_E_LIMIT (-22)            /* a configured limit of the daemon is reached ([limits]) */
 #define PDC_E_KERNEL_RESTARTED (-23) /* the kernel's host process restarted: requests in flight are lost */
+#define PDC_E_DAEMON_STOPPING (-24)  /* pdcd is stopping: the session and its attachments end */
 
 #endif /* PDC_ERRORS_H */

@@ -67,6 +67,7 @@ struct daemon::impl {
     stopping = true;
     notify_systemd("STOPPING=1");
     server.stop_accepting();
+    server.say_goodbye("pdcd is stopping");
     rendezvous.stop();
     reg.terminate_all(std::uint64_t{cfg.drain_timeout_ms} * 1'000'000, [this] { finish(); });
     // A handler that never returns must not keep the daemon alive: after the

@@ -129,6 +129,8 @@ void kernel_host_process::on_packet(link_packet& p) {
     case host::Body::Terminate: {
       if (!kernel_) return;
       const auto* t = f.body_as_Terminate();
+      if (t->reason() == static_cast<std::int32_t>(errc::daemon_stopping))
+        kernel_->set_stop_reason(errc::daemon_stopping);
       if (kernel_->state() == kernel_state::terminating) {
         if (t->drop()) kernel_->drain_until(0);
         return;

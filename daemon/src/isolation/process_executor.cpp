@@ -607,7 +607,9 @@ void process_executor::sync() {
   if (k_.stopping() && (!told_terminate_ || (k_.halted() && !told_halt_))) {
     const bool drop = k_.halted();
     if (drop || k_.in().depth() == 0) {
-      send_packet(frame_of(host::Body::Terminate, [&](auto& b) { return host::CreateTerminate(b, drop, UINT32_MAX); }));
+      send_packet(frame_of(host::Body::Terminate, [&](auto& b) {
+        return host::CreateTerminate(b, drop, UINT32_MAX, static_cast<std::int32_t>(k_.stop_reason()));
+      }));
       told_terminate_ = true;
       told_halt_ = drop;
     }

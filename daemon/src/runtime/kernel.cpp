@@ -206,18 +206,20 @@ void kernel::finish_terminate() {
   halted_.store(true, std::memory_order_seq_cst);
   // Socket senders wait for an answer to each message: give them one.
   auto left = inbox_.take_all();
+  const errc why = stop_reason();
   for (const auto& m : left) {
-    fail_sender(m.from, m.env.message_id(), errc::terminated,
-                "kernel '" + id() + "' terminated before processing the message");
+    fail_sender(m.from, m.env.message_id(), why,
+                why == errc::daemon_stopping ? "pdcd stopped before kernel '" + id() + "' processed the message"
+                                             : "kernel '" + id() + "' terminated before processing the message");
   }
   unanswered_at_terminate_ += left.size();
   if (!left.empty())
     host_.log(*this, PDC_LOG_WARN, std::to_string(left.size()) + " queued messages dropped at terminate");
   // Messages still in rings are not answered one by one: closing the rings
-  // with reason `terminated` tells each client at once.
+  // with reason `terminated` (or `daemon_stopping`) tells each client at once.
   for (auto& [aid, a] : attachments_) {
     fold_client_counts(*a);
-    a->view.close(static_cast<std::uint32_t>(errc::terminated));
+    a->view.close(static_cast<std::uint32_t>(why));
   }
   attachments_.clear();
   if (created_ && type_->type.destroy != nullptr) type_->type.destroy(plugin_state_);

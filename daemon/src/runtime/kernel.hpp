@@ -102,6 +102,11 @@ class kernel : public std::enable_shared_from_this<kernel> {
   /// A terminating kernel stops draining `timeout_ns` from now at the
   /// latest (what is left is dropped). Control thread.
   void drain_until(std::uint64_t timeout_ns);
+  /// Why its end is reported to clients: errc::terminated (a terminate), or
+  /// errc::daemon_stopping (pdcd's shutdown). Closes the rings with it and
+  /// answers what is queued with it. Set before terminate().
+  void set_stop_reason(errc why) noexcept { stop_reason_.store(why, std::memory_order_relaxed); }
+  [[nodiscard]] errc stop_reason() const noexcept { return stop_reason_.load(std::memory_order_relaxed); }
   /// Creates an attachment for `session_id` (ring sizes in bytes, 0 = default).
   result<attach_grant> attach(std::uint64_t session_id, std::uint64_t request_ring_bytes,
                               std::uint64_t reply_ring_bytes);
@@ -162,6 +167,9 @@ class kernel : public std::enable_shared_from_this<kernel> {
   std::atomic<kernel_state> state_{kernel_state::created};
   std::atomic<bool> stopping_{false};
   std::atomic<bool> halted_{false};
+  // Relaxed: written on the control thread before terminate(), whose own
+  // synchronisation (the stopping flag, seq_cst) orders it for the agents.
+  std::atomic<errc> stop_reason_{errc::terminated};
   void* plugin_state_ = nullptr;
   bool created_ = false;
   std::uint64_t started_ns_ = 0;

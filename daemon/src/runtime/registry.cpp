@@ -411,6 +411,7 @@ void registry::terminate_all(std::uint64_t timeout_ns, std::function<void()> don
   on_empty_.push_back(std::move(done));
   std::vector<std::string> ids;
   for (const auto& [id, k] : kernels_) {
+    k->set_stop_reason(errc::daemon_stopping);  // clients hear pdcd is stopping, not a terminate
     if (k->state() != kernel_state::terminating) {
       ids.push_back(id);
     } else {

@@ -214,4 +214,12 @@ frame delivery(std::string_view kernel_id, const envelope& env, std::span<const 
   return b.Release();
 }
 
+frame goodbye(errc code, std::string_view text) {
+  flatbuffers::FlatBufferBuilder b(128);
+  const auto msg = b.CreateString(text.data(), text.size());
+  const auto g = wire::CreateGoodbye(b, static_cast<std::int32_t>(code), msg);
+  b.Finish(wire::CreateServerFrame(b, wire::ServerBody::Goodbye, g.Union()));
+  return b.Release();
+}
+
 }  // namespace pdc::daemon::codec

@@ -67,6 +67,8 @@ frame attach_reply(std::uint64_t rid, const attach_grant& grant, const launch_re
 frame pool_list_reply(std::uint64_t rid, const pool_registry& pools);
 /// A Delivery of envelope+payload from `kernel_id`.
 frame delivery(std::string_view kernel_id, const envelope& env, std::span<const std::byte> payload);
+/// A Goodbye: pdcd is stopping (`code` daemon_stopping), `text` says why.
+frame goodbye(errc code, std::string_view text);
 
 /// The KernelInfo table of one snapshot.
 flatbuffers::Offset<wire::KernelInfo> kernel_info(flatbuffers::FlatBufferBuilder& b, const kernel_snapshot& k);

@@ -215,6 +215,11 @@ void control_server::close_all() {
   for (auto& [id, s] : all) s->close();
 }
 
+void control_server::say_goodbye(std::string_view reason) {
+  auto all = sessions_;  // a failed send may close a session
+  for (auto& [id, s] : all) s->send(codec::goodbye(errc::daemon_stopping, reason));
+}
+
 void control_server::on_session_closed(std::uint64_t id) {
   reg_.forget_session(id);
   sessions_.erase(id);

@@ -35,6 +35,8 @@ class control_server final : public delivery_sink {
   void stop_accepting();
   /// Closes every session.
   void close_all();
+  /// Tells every session that pdcd is stopping (a Goodbye frame; they stay open).
+  void say_goodbye(std::string_view reason);
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
   [[nodiscard]] std::size_t session_count() const noexcept { return sessions_.size(); }
 

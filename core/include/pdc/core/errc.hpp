@@ -33,6 +33,7 @@ enum class errc : std::int32_t {
   dropped = 21,            ///< The message was dropped by the kernel's backpressure policy.
   limit_reached = 22,      ///< A configured limit of the daemon is reached (the message names it).
   kernel_restarted = 23,   ///< The kernel's host process died and was restarted: requests in flight are lost.
+  daemon_stopping = 24,    ///< pdcd is stopping (SIGTERM): the session and its attachments end; not a kernel terminate.
 };
 
 /// Short human-readable description of `e` (static storage, never null).
