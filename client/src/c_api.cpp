@@ -63,6 +63,30 @@ int pdc_connect(const char* socket_path, pdc_client** out) {
                       [&] { return open_handle(pdc::client::connect(std::string(text_or_empty(socket_path))), out); });
 }
 
+void pdc_connect_options_init(pdc_connect_options* options) {
+  if (options == nullptr) return;
+  *options = pdc_connect_options{};
+  options->struct_size = sizeof(pdc_connect_options);
+  const pdc::reconnect_options defaults;
+  options->initial_backoff_ns = defaults.initial_backoff_ns;
+  options->max_backoff_ns = defaults.max_backoff_ns;
+}
+
+int pdc_connect_with(const char* socket_path, const pdc_connect_options* options, pdc_client** out) {
+  return guarded_open(out, [&] {
+    pdc::connect_options o;
+    const pdc::reconnect_options defaults;
+    const char* name = PDC_FIELD_OR(pdc_connect_options, options, client_name, nullptr);
+    if (name != nullptr) o.client_name = name;
+    o.reconnect.enabled = PDC_FIELD_OR(pdc_connect_options, options, reconnect, 0U) != 0;
+    o.reconnect.wait = PDC_FIELD_OR(pdc_connect_options, options, reconnect_wait, 0U) != 0;
+    o.reconnect.initial_backoff_ns =
+        PDC_FIELD_OR(pdc_connect_options, options, initial_backoff_ns, defaults.initial_backoff_ns);
+    o.reconnect.max_backoff_ns = PDC_FIELD_OR(pdc_connect_options, options, max_backoff_ns, defaults.max_backoff_ns);
+    return open_handle(pdc::client::connect(std::string(text_or_empty(socket_path)), o), out);
+  });
+}
+
 int pdc_adopt(int fd, pdc_client** out) {
   return guarded_open(out, [&] { return open_handle(pdc::client::adopt(fd), out); });
 }

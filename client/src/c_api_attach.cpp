@@ -29,6 +29,7 @@ pdc::attach_options to_attach_options(const pdc_attach_options* o) {
   out.full_timeout_ns =
       PDC_FIELD_OR(pdc_attach_options, o, full_timeout_ns, std::int64_t{pdc::k_attachment_full_timeout_ns});
   out.wait.spin_ns = PDC_FIELD_OR(pdc_attach_options, o, spin_ns, pdc::k_attachment_spin_ns);
+  out.reattach = PDC_FIELD_OR(pdc_attach_options, o, reattach, 0U) != 0;
   return out;
 }
 

@@ -11,6 +11,7 @@
 
 #include "harness.hpp"
 #include "pdc/client.hpp"
+#include "pdc/pdc.h"
 
 namespace pdc::test {
 namespace {
@@ -233,6 +234,35 @@ TEST(Reconnect, ASubscriptionToAKernelTheNewPdcdLacksIsReportedLost) {
   ASSERT_EQ(events.size(), 2U);
   EXPECT_EQ(events[1].lost_subscriptions, std::vector<std::string>{"runtime-only"});
   EXPECT_EQ(c->status("e")->subscribers, 1U);
+}
+
+TEST(Reconnect, TheCAbiReconnectsAndWaits) {
+  restartable r;
+  auto d = r.start();
+  ASSERT_TRUE(d->ready()) << d->log();
+  pdc_connect_options o;
+  pdc_connect_options_init(&o);
+  EXPECT_EQ(o.reconnect, 0U);
+  o.reconnect = 1;
+  o.reconnect_wait = 1;
+  o.initial_backoff_ns = 5'000'000;
+  o.client_name = "c reconnect";
+  pdc_client* c = nullptr;
+  ASSERT_EQ(pdc_connect_with(r.socket().c_str(), &o, &c), PDC_OK) << pdc_last_error(nullptr);
+  const std::uint64_t first = pdc_session_id(c);
+  char reply[64];
+  std::size_t size = sizeof reply;
+  ASSERT_EQ(pdc_request(c, "e", "one", 3, nullptr, k_wait_ns, reply, &size, nullptr), PDC_OK) << pdc_last_error(c);
+
+  d->stop(SIGKILL);
+  auto next = r.start();
+  ASSERT_TRUE(next->ready()) << next->log();
+
+  size = sizeof reply;
+  ASSERT_EQ(pdc_request(c, "e", "two", 3, nullptr, k_wait_ns, reply, &size, nullptr), PDC_OK) << pdc_last_error(c);
+  EXPECT_EQ(std::string(reply, size), "two");
+  EXPECT_NE(pdc_session_id(c), first);
+  pdc_close(c);
 }
 
 // pdcctl recv --follow in the background, its stdout and stderr in files.

@@ -109,7 +109,19 @@ typedef struct pdc_attach_options {
   int32_t full_policy;         /* PDC_FULL_*; default PDC_FULL_KERNEL */
   int64_t full_timeout_ns;     /* longest wait for room under PDC_FULL_WAIT; negative = forever; default 5 s */
   uint64_t spin_ns;            /* polling before a wait parks, ns; default keeps a busy ping-pong awake */
+  uint32_t reattach;           /* nonzero: attach again when pdcd went away and the client reconnected */
 } pdc_attach_options;
+
+/** Parameters of pdc_connect_with (docs/client.md, "Reconnecting"). */
+typedef struct pdc_connect_options {
+  uint32_t struct_size;       /* sizeof(pdc_connect_options); set by pdc_connect_options_init */
+  uint32_t reconnect;         /* nonzero: reconnect when the connection breaks; default 0 */
+  uint32_t reconnect_wait;    /* nonzero: calls while disconnected wait up to their deadline; 0: fail at once */
+  uint32_t reserved;          /* 0 */
+  int64_t initial_backoff_ns; /* wait after the first failed attempt, doubling; default 10 ms */
+  int64_t max_backoff_ns;     /* ceiling of the back-off; default 1 s */
+  const char* client_name;    /* shown in pdcd's log; NULL: "libpdc" */
+} pdc_connect_options;
 
 /** Static description of a PDC_E_* code (negative or positive); never NULL. Thread-safe. */
 PDC_API const char* pdc_strerror(int code);
@@ -122,6 +134,12 @@ PDC_API const char* pdc_last_error(const pdc_client* client);
 /** Connects to pdcd at `socket_path` (NULL or "": PDC_SOCKET, else the default
  * path) and says hello. On success *out is a new handle; on failure *out is NULL. */
 PDC_API int pdc_connect(const char* socket_path, pdc_client** out);
+
+/** Sets *options to the defaults (no reconnection) and its struct_size. */
+PDC_API void pdc_connect_options_init(pdc_connect_options* options);
+
+/** Like pdc_connect, with `options` (NULL: the defaults). */
+PDC_API int pdc_connect_with(const char* socket_path, const pdc_connect_options* options, pdc_client** out);
 
 /** Like pdc_connect over `fd`, an already-connected SOCK_SEQPACKET socket; the
  * handle owns fd from now on (it is closed on failure too). */
