@@ -80,10 +80,9 @@ inline constexpr kernel_tier k_all_tiers[] = {kernel_tier::async, kernel_tier::t
 inline constexpr backpressure_policy k_all_backpressure_policies[] = {
     backpressure_policy::block, backpressure_policy::reject, backpressure_policy::drop_oldest,
     backpressure_policy::drop_newest};
-inline constexpr kernel_state k_all_kernel_states[] = {kernel_state::created,     kernel_state::launched,
-                                                       kernel_state::active,      kernel_state::deactivated,
-                                                       kernel_state::terminating, kernel_state::terminated,
-                                                       kernel_state::restarting,  kernel_state::failed};
+inline constexpr kernel_state k_all_kernel_states[] = {
+    kernel_state::created,     kernel_state::launched,   kernel_state::active,     kernel_state::deactivated,
+    kernel_state::terminating, kernel_state::terminated, kernel_state::restarting, kernel_state::failed};
 inline constexpr kernel_isolation k_all_isolations[] = {kernel_isolation::none, kernel_isolation::process};
 static_assert(std::size(k_all_tiers) == PDC_TIER_COUNT);
 
