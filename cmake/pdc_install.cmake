@@ -44,6 +44,7 @@ function(pdc_install_configured src dest)
   install(FILES ${PROJECT_BINARY_DIR}/deploy/${name} DESTINATION ${dest} COMPONENT daemon)
 endfunction()
 pdc_install_configured(deploy/pdcd.service lib/systemd/system)
+pdc_install_configured(deploy/pdcd.socket lib/systemd/system)
 # Prefix /usr: /etc/pdcd (GNUInstallDirs' full path; under DESTDIR for packages);
 # any other prefix: <prefix>/etc/pdcd.
 if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
@@ -52,8 +53,11 @@ else()
   set(PDC_INSTALL_CONFDIR ${CMAKE_INSTALL_SYSCONFDIR}/pdcd)
 endif()
 pdc_install_configured(deploy/pdcd.toml ${PDC_INSTALL_CONFDIR})
-install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT daemon FILES_MATCHING PATTERN "*.md")
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT daemon FILES_MATCHING PATTERN "*.md"
+        PATTERN man EXCLUDE)
 install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT daemon)
+install(FILES docs/man/pdcd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8 COMPONENT daemon)
+install(FILES docs/man/pdcctl.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT daemon)
 
 # find_package(pdc)
 install(EXPORT pdcTargets NAMESPACE pdc:: DESTINATION ${PDC_INSTALL_CMAKEDIR} COMPONENT dev)

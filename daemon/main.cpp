@@ -1,5 +1,6 @@
 // pdcd: parse flags and config, construct the daemon, run it. Each failure
 // is one log line and a non-zero exit.
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -12,10 +13,47 @@
 
 namespace {
 
+// "<3>" and so on: the syslog priority of a line, which the journal reads
+// from the start of each line on stderr (sd-daemon(3)), so `journalctl -p
+// warning` shows pdcd's warnings and errors.
+class syslog_priority final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm& /*time*/, spdlog::memory_buf_t& dest) override {
+    const char* prefix = "<6>";
+    switch (msg.level) {
+      case spdlog::level::trace:
+      case spdlog::level::debug:
+        prefix = "<7>";
+        break;
+      case spdlog::level::warn:
+        prefix = "<4>";
+        break;
+      case spdlog::level::err:
+        prefix = "<3>";
+        break;
+      case spdlog::level::critical:
+        prefix = "<2>";
+        break;
+      default:
+        break;
+    }
+    dest.append(prefix, prefix + 3);
+  }
+  [[nodiscard]] std::unique_ptr<custom_flag_formatter> clone() const override {
+    return spdlog::details::make_unique<syslog_priority>();
+  }
+};
+
 void setup_logging() {
   auto logger = spdlog::stderr_logger_mt("pdcd");
-  // Under systemd the journal adds its own timestamps.
-  logger->set_pattern(std::getenv("JOURNAL_STREAM") != nullptr ? "[%l] %v" : "%Y-%m-%d %H:%M:%S.%e [%l] %v");
+  if (std::getenv("JOURNAL_STREAM") != nullptr) {
+    // Under systemd: the journal adds its own timestamps, and reads the priority.
+    auto formatter = std::make_unique<spdlog::pattern_formatter>();
+    formatter->add_flag<syslog_priority>('*').set_pattern("%*[%l] %v");
+    logger->set_formatter(std::move(formatter));
+  } else {
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
+  }
   spdlog::set_default_logger(logger);
 }
 

@@ -24,7 +24,8 @@ fail() {
 prefix=$stage/usr
 cmake --install "$build" --prefix "$prefix" >/dev/null
 for f in bin/pdcd bin/pdcctl bin/pdc-kernel-host include/pdc/pdc.h include/pdc/client.hpp include/pdc/sdk.hpp \
-         lib/pdc/kernels/pdc_echo.so lib/systemd/system/pdcd.service etc/pdcd/pdcd.toml; do
+         lib/pdc/kernels/pdc_echo.so lib/systemd/system/pdcd.service lib/systemd/system/pdcd.socket \
+         etc/pdcd/pdcd.toml share/man/man8/pdcd.8 share/man/man1/pdcctl.1; do
   [ -e "$prefix/$f" ] || fail "not installed: $f"
 done
 libdir=$(dirname "$(find "$prefix" -name 'libpdc.so' | head -1)")
@@ -69,4 +70,17 @@ got=$("$stage/pdc-example-c-pc" "$socket" e "via pkg-config") || fail "the pkg-c
 isolated=$(ctl launch upper --id iso --isolation process && ctl activate iso && ctl send iso --data abc --wait-reply) ||
   fail "an isolated kernel from the installed pdc-kernel-host"
 echo "$isolated" | grep -q ABC || fail "the isolated kernel answered '$isolated'"
+# The units, as installed: systemd-analyze verify (with ExecStart pointing at
+# the staged pdcd, which it checks exists) and the offline security score.
+mkdir -p "$stage/units"
+for u in pdcd.service pdcd.socket; do
+  sed "s#^ExecStart=[^ ]*#ExecStart=$prefix/bin/pdcd#" "$prefix/lib/systemd/system/$u" >"$stage/units/$u"
+done
+systemd-analyze verify "$stage/units/pdcd.service" "$stage/units/pdcd.socket" || fail "systemd-analyze verify"
+score=$(systemd-analyze security --offline=true "$stage/units/pdcd.service" 2>&1 | sed -n 's/.*Overall exposure level for pdcd.service: *//p')
+echo "check-install: systemd-analyze security: $score"
+case "$score" in
+  *OK* | *SAFE* | *EXCELLENT* | *GOOD*) ;;
+  *) fail "pdcd.service's exposure is '$score'; aim for OK or better" ;;
+esac
 echo "check-install: installed to a staging prefix; examples built with find_package(pdc) and pkg-config; the installed pdcd served them"

@@ -10,6 +10,10 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libsystemd-dev
   # Process isolation: the kernel hosts' seccomp filter (docs/isolation.md).
   libseccomp-dev
+  # The install check: systemd-analyze verify and security (scripts/check-install.sh).
+  systemd
+  # pdcctl top's test runs it in a real terminal (tests/integration/pdcctl_top_test.cpp).
+  tmux
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy
   # libFuzzer and the sanitizer runtimes for clang (scripts/fuzz.sh).

@@ -24,7 +24,13 @@ namespace pdc::daemon {
 
 struct daemon::impl {
   explicit impl(daemon_config c)
-      : cfg(std::move(c)), reg(io, cfg), server(io, reg, cfg), rendezvous(io, reg), signals(io), guard(io) {
+      : cfg(std::move(c)),
+        reg(io, cfg),
+        server(io, reg, cfg),
+        rendezvous(io, reg),
+        signals(io),
+        guard(io),
+        watchdog(io) {
     reg.set_sink(&server);
   }
   ~impl() { reg.set_sink(nullptr); }
@@ -42,7 +48,30 @@ struct daemon::impl {
     });
   }
 
+  // STATUS= for systemctl status.
+  [[nodiscard]] std::string status_line() {
+    return "STATUS=serving " + std::to_string(reg.kernels().size()) + " kernels on " + server.path() +
+           (server.socket_activated() ? " (socket from systemd)" : "");
+  }
+
+  // WATCHDOG=1 at half systemd's interval, from the event loop itself: a
+  // loop that stops making progress stops the pings, and systemd restarts it.
+  void arm_watchdog(std::chrono::microseconds every) {
+    watchdog.expires_after(every / 2);
+    watchdog.async_wait([this, every](const asio::error_code& ec) {
+      if (ec || stopping) return;
+      notify_systemd("WATCHDOG=1");
+      arm_watchdog(every);
+    });
+  }
+
   void reload() {
+    notify_reloading();
+    reload_config();
+    notify_systemd("READY=1\n" + status_line());
+  }
+
+  void reload_config() {
     if (cfg.source.empty()) {
       spdlog::info("SIGHUP: no config file to reload");
       return;
@@ -65,7 +94,8 @@ struct daemon::impl {
   void shutdown() {
     if (stopping) return;
     stopping = true;
-    notify_systemd("STOPPING=1");
+    watchdog.cancel();
+    notify_systemd("STOPPING=1\nSTATUS=stopping: draining " + std::to_string(reg.kernels().size()) + " kernels");
     server.stop_accepting();
     server.say_goodbye("pdcd is stopping");
     rendezvous.stop();
@@ -102,6 +132,7 @@ struct daemon::impl {
   host_rendezvous rendezvous;
   asio::signal_set signals;
   asio::steady_timer guard;
+  asio::steady_timer watchdog;
   bool stopping = false;
 };
 
@@ -154,8 +185,21 @@ result<std::unique_ptr<daemon>> daemon::create(daemon_config cfg, bool handle_si
   auto p = std::make_unique<impl>(std::move(cfg));
   if (auto admins = p->reg.resolve_admin_group(); !admins) return std::move(admins).err();
   if (auto pools = p->reg.start_pools(); !pools) return std::move(pools).err();
-  const auto path = resolve_socket_path(p->cfg.socket_path);
-  if (auto l = p->server.listen(path); !l) return std::move(l).err();
+  auto inherited = take_inherited_socket();
+  if (!inherited) return std::move(inherited).err();
+  std::string path;
+  if (*inherited) {
+    // Socket activation: systemd's socket wins over the configured path.
+    path = (*inherited)->path;
+    if (!p->cfg.socket_path.empty() && resolve_socket_path(p->cfg.socket_path) != path) {
+      spdlog::warn("serving the socket systemd passed, {}, not the configured {}", path, p->cfg.socket_path);
+    }
+    if (auto l = p->server.adopt_listener((*inherited)->fd, path); !l) return std::move(l).err();
+    spdlog::info("listening socket {} taken from systemd (socket activation)", path);
+  } else {
+    path = resolve_socket_path(p->cfg.socket_path);
+    if (auto l = p->server.listen(path); !l) return std::move(l).err();
+  }
   for (const auto& plugin : p->cfg.plugins) {
     if (auto r = p->reg.load_plugin(plugin); !r) spdlog::error("plugin {} not loaded: {}", plugin, r.err().what());
   }
@@ -207,7 +251,11 @@ result<std::unique_ptr<daemon>> daemon::create(daemon_config cfg, bool handle_si
 void daemon::run() {
   impl_->server.start();
   spdlog::info("pdcd listening on {}", impl_->server.path());
-  notify_systemd("READY=1");
+  notify_systemd("READY=1\n" + impl_->status_line());
+  if (const auto every = watchdog_interval()) {
+    spdlog::info("systemd watchdog: WATCHDOG=1 every {} ms", every->count() / 2000);
+    impl_->arm_watchdog(*every);
+  }
   impl_->io.run();
   if (!impl_->stopping) {
     // The loop ran out of work without a stop request: shut down properly.

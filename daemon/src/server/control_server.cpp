@@ -1,5 +1,6 @@
 #include "server/control_server.hpp"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -138,6 +139,17 @@ result<void> control_server::listen(const std::string& path) {
   return ok();
 }
 
+result<void> control_server::adopt_listener(int fd, const std::string& path) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys_error("fcntl on the systemd socket");
+  asio::error_code ec;
+  acceptor_.assign(asio::generic::seq_packet_protocol(AF_UNIX, 0), fd, ec);
+  if (ec) return make_error(errc::system_error, "asio assign: " + ec.message());
+  path_ = path;
+  inherited_ = true;
+  return ok();
+}
+
 void control_server::start() {
   accepting_ = true;
   accept();
@@ -206,7 +218,7 @@ void control_server::stop_accepting() {
   if (acceptor_.is_open()) {
     asio::error_code ignored;
     acceptor_.close(ignored);
-    ::unlink(path_.c_str());
+    if (!inherited_) ::unlink(path_.c_str());  // systemd's socket stays, for the next pdcd
   }
 }
 

@@ -29,6 +29,12 @@ class control_server final : public delivery_sink {
   /// Creates the socket at `path` (mode 0660, parent folder created). A stale
   /// socket left by a dead daemon is replaced; a live one is refused.
   result<void> listen(const std::string& path);
+  /// Serves `fd`, a listening socket at `path` that systemd owns (socket
+  /// activation): pdcd never unlinks or replaces it, and connections made
+  /// while no pdcd runs wait in its backlog for the next one.
+  result<void> adopt_listener(int fd, const std::string& path);
+  /// True when the listening socket came from systemd.
+  [[nodiscard]] bool socket_activated() const noexcept { return inherited_; }
   /// Starts accepting clients.
   void start();
   /// Stops accepting (shutdown); existing sessions continue.
@@ -61,6 +67,7 @@ class control_server final : public delivery_sink {
   asio::basic_socket_acceptor<asio::generic::seq_packet_protocol> acceptor_;
   std::string path_;
   bool accepting_ = false;
+  bool inherited_ = false;
   asio::steady_timer backoff_;  // accept pauses after running out of descriptors
   std::uint64_t accept_backoffs_ = 0;
   std::uint64_t last_refusal_log_ns_ = 0;
