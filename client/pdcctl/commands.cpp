@@ -151,6 +151,19 @@ void command_set::add_query_commands(CLI::App& app) {
   auto* metrics = leaf(app, "metrics", "Kernel metrics and latency histograms", which::metrics);
   metrics->add_option("id", target_, "Kernel id (omit for all)");
   metrics->add_flag("--prometheus", prometheus_, "Prometheus text exposition format");
+  auto* top = leaf(app, "top",
+                   "A live table of kernels (msg/s, queue, p99 latencies, errors, drops); in a terminal: s sorts by "
+                   "the next column, r reverses, q quits",
+                   which::top);
+  top->add_option("--interval", top_.interval_ms, "Refresh period, ms")
+      ->check(CLI::Range(50U, 3'600'000U))
+      ->capture_default_str();
+  std::string columns;
+  for (const auto c : k_top_columns) columns += (columns.empty() ? "" : "|") + std::string(name_of(c));
+  top->add_option("--sort", top_sort_, "Sort column: " + columns)->capture_default_str();
+  top->add_flag("--reverse", top_.reverse, "Reverse the order (numbers smallest first, names Z to A)");
+  top->add_option("-n,--iterations", top_.iterations, "Stop after this many refreshes (0: until q or Ctrl-C)")
+      ->capture_default_str();
 }
 
 void command_set::add_message_commands(CLI::App& app) {
@@ -192,6 +205,11 @@ result<void> command_set::prepare() {
     if (!isolation) return std::move(isolation).err();
     launch_.isolation = *isolation;
     launch_.latency_metrics = !no_latency_metrics_;
+  }
+  if (chosen_ == which::top) {
+    const auto c = parse_top_column(top_sort_);
+    if (!c) return make_error(errc::invalid_argument, "--sort: no column '" + top_sort_ + "'");
+    top_.sort = *c;
   }
   if (chosen_ != which::send) return ok();
   send_opts_.priority = static_cast<std::uint8_t>(priority_);
@@ -245,6 +263,9 @@ result<void> command_set::run(context& ctx) {
       return run_send(ctx);
     case which::recv:
       return run_recv(ctx);
+    case which::top:
+      if (ctx.json) return make_error(errc::invalid_argument, "top has no JSON output; use pdcctl --json status");
+      return run_top(ctx.session, ctx.out, top_);
     case which::none:
       break;
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pdc/client.hpp"
+#include "top.hpp"
 
 namespace pdc::ctl {
 
@@ -54,6 +55,7 @@ class command_set {
     status,
     send,
     recv,
+    top,
     metrics,
     connect,
     disconnect,
@@ -99,6 +101,8 @@ class command_set {
   bool wait_reply_ = false;
   std::int64_t wait_timeout_ms_ = 5000;
   bool follow_ = false;
+  top_options top_;
+  std::string top_sort_ = "in";
   CLI::Option* recv_timeout_opt_ = nullptr;
   send_options send_opts_;
   std::uint32_t priority_ = k_default_priority;
