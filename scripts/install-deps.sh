@@ -14,6 +14,8 @@ packages=(
   systemd
   # pdcctl top's test runs it in a real terminal (tests/integration/pdcctl_top_test.cpp).
   tmux
+  # The HTTP /metrics endpoint's test scrapes it with a real HTTP client.
+  curl
   libgtest-dev libgmock-dev libbenchmark-dev
   clang clang-format clang-tidy
   # libFuzzer and the sanitizer runtimes for clang (scripts/fuzz.sh).

@@ -186,7 +186,7 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
     const toml::table root = toml::parse(text, source_name);
     check_keys(root, source_name,
                {"socket", "plugin_dirs", "plugins", "log_level", "defaults", "kernel", "pool", "drain_timeout_ms",
-                "session_queue_limit", "max_in_flight_bytes", "admin_group", "limits", "isolation"},
+                "session_queue_limit", "max_in_flight_bytes", "admin_group", "limits", "isolation", "metrics"},
                "the top level");
     cfg.socket_path = get_string(root, "socket", source_name, "");
     cfg.plugin_dirs = get_strings(root, "plugin_dirs", source_name);
@@ -231,6 +231,12 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
       i.stats_interval_ms = get_u32(*t, "stats_interval_ms", source_name, i.stats_interval_ms, 1);
       i.hang_timeout_ms = get_u32(*t, "hang_timeout_ms", source_name, i.hang_timeout_ms);
       i.orphan_timeout_ms = get_u32(*t, "orphan_timeout_ms", source_name, i.orphan_timeout_ms);
+    }
+    if (const auto* n = root.get("metrics")) {
+      const auto* t = n->as_table();
+      if (t == nullptr) fail(*n, source_name, "'metrics' must be a table");
+      check_keys(*t, source_name, {"listen"}, "[metrics]");
+      cfg.metrics_listen = get_string(*t, "listen", source_name, "");
     }
     if (const auto* n = root.get("pool")) {
       const auto* arr = n->as_array();

@@ -71,6 +71,9 @@ struct daemon_config {
   std::uint64_t max_in_flight_bytes = 64ULL << 20;
   daemon_limits limits;
   isolation_config isolation;
+  /// [metrics] listen: the HTTP /metrics endpoint, "127.0.0.1:PORT",
+  /// "[::1]:PORT" or "unix:/path"; empty (the default): off.
+  std::string metrics_listen;
   std::vector<pool_config> pools;  ///< Named thread pools ([[pool]]).
   /// Members of this group are administrators, beside root and the daemon's user ("": none).
   std::string admin_group;

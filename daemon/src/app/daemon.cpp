@@ -19,6 +19,7 @@
 #include "pdc/core/socket_path.hpp"
 #include "runtime/registry.hpp"
 #include "server/control_server.hpp"
+#include "telemetry/http_metrics.hpp"
 
 namespace pdc::daemon {
 
@@ -30,7 +31,8 @@ struct daemon::impl {
         rendezvous(io, reg),
         signals(io),
         guard(io),
-        watchdog(io) {
+        watchdog(io),
+        http_metrics(io, reg) {
     reg.set_sink(&server);
   }
   ~impl() { reg.set_sink(nullptr); }
@@ -98,6 +100,7 @@ struct daemon::impl {
     notify_systemd("STOPPING=1\nSTATUS=stopping: draining " + std::to_string(reg.kernels().size()) + " kernels");
     server.stop_accepting();
     server.say_goodbye("pdcd is stopping");
+    http_metrics.stop();
     rendezvous.stop();
     reg.terminate_all(std::uint64_t{cfg.drain_timeout_ms} * 1'000'000, [this] { finish(); });
     // A handler that never returns must not keep the daemon alive: after the
@@ -133,6 +136,7 @@ struct daemon::impl {
   asio::signal_set signals;
   asio::steady_timer guard;
   asio::steady_timer watchdog;
+  metrics_http_server http_metrics;
   bool stopping = false;
 };
 
@@ -199,6 +203,10 @@ result<std::unique_ptr<daemon>> daemon::create(daemon_config cfg, bool handle_si
   } else {
     path = resolve_socket_path(p->cfg.socket_path);
     if (auto l = p->server.listen(path); !l) return std::move(l).err();
+  }
+  if (!p->cfg.metrics_listen.empty()) {
+    if (auto m = p->http_metrics.listen(p->cfg.metrics_listen); !m) return std::move(m).err();
+    spdlog::info("metrics over HTTP at {}/metrics", p->http_metrics.where());
   }
   for (const auto& plugin : p->cfg.plugins) {
     if (auto r = p->reg.load_plugin(plugin); !r) spdlog::error("plugin {} not loaded: {}", plugin, r.err().what());

@@ -379,6 +379,13 @@ constexpr std::array<handler, static_cast<std::size_t>(wire::RequestBody::MAX) +
 
 }  // namespace
 
+std::string prometheus_everything(registry& reg) {
+  std::vector<kernel_snapshot> all;
+  all.reserve(reg.kernels().size());
+  for (const auto& [id, k] : reg.kernels()) all.push_back(k->snapshot());
+  return prometheus_text(all, daemon_numbers(reg));
+}
+
 void dispatch(registry& reg, request_port& port, const wire::Request& req) {
   const auto index = static_cast<std::size_t>(req.body_type());
   const handler h = index < k_handlers.size() ? k_handlers[index] : nullptr;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "pdc/proto/control.hpp"
@@ -55,5 +56,9 @@ void answer_offer(request_port& port, std::uint64_t rid, bool ack, const kernel&
 
 /// The daemon's version string (HelloReply, pdcd --version).
 inline constexpr const char* k_daemon_version = "pdcd 0.2.0";
+
+/// The Prometheus text of every kernel and the daemon's gauges, as an
+/// administrator sees it (the HTTP endpoint, telemetry/http_metrics.hpp).
+std::string prometheus_everything(registry& reg);
 
 }  // namespace pdc::daemon
