@@ -85,7 +85,8 @@ TEST_F(HttpMetricsTest, AUnixSocketServesTooWithTheControlSocketsMode) {
   start("unix:" + path);
   ASSERT_TRUE(d_->ready()) << d_->log();
   struct stat st {};
-  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  // It listens once pdcd is past its control socket: wait for it.
+  ASSERT_TRUE(wait_until([&] { return ::stat(path.c_str(), &st) == 0; })) << d_->log();
   EXPECT_EQ(st.st_mode & 0777, 0660U);
 
   const auto r = curl({"--unix-socket", path, "http://localhost/metrics"});
