@@ -6,6 +6,7 @@
 #include <string>
 
 #include "harness.hpp"
+#include "messages.hpp"
 #include "pdc/client.hpp"
 #include "pdc/core/clock.hpp"
 
@@ -13,14 +14,6 @@ namespace pdc::test {
 namespace {
 
 constexpr std::int64_t k_wait_ns = 20'000'000'000;
-
-std::span<const std::byte> bytes(std::string_view s) {
-  return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-std::string text(const received_message& m) {
-  return {reinterpret_cast<const char*>(m.payload.data()), m.payload.size()};
-}
 
 class ContractTest : public ::testing::TestWithParam<kernel_tier> {
  protected:

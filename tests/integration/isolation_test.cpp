@@ -13,20 +13,13 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "messages.hpp"
 #include "pdc/client.hpp"
 
 namespace pdc::test {
 namespace {
 
 constexpr std::int64_t k_wait_ns = 20'000'000'000;
-
-std::span<const std::byte> bytes(std::string_view s) {
-  return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-std::string text(const received_message& m) {
-  return {reinterpret_cast<const char*>(m.payload.data()), m.payload.size()};
-}
 
 client connect(const daemon_process& d, const char* name) {
   auto c = client::connect(d.socket(), name);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "harness.hpp"
+#include "messages.hpp"
 #include "pdc/client.hpp"
 #include "pdc/pdc.h"
 
@@ -17,14 +18,6 @@ namespace pdc::test {
 namespace {
 
 constexpr std::int64_t k_wait_ns = 20'000'000'000;
-
-std::span<const std::byte> bytes(std::string_view s) {
-  return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-std::string text(const received_message& m) {
-  return {reinterpret_cast<const char*>(m.payload.data()), m.payload.size()};
-}
 
 // pdcd on a socket path that stays the same across restarts, with an `echo`
 // kernel from its config file (so every pdcd started here has it).

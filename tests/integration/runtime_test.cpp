@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "messages.hpp"
 #include "pdc/client.hpp"
 #include "pdc/core/clock.hpp"
 
@@ -18,14 +19,6 @@ namespace {
 
 constexpr std::int64_t k_wait_ns = 20'000'000'000;
 const std::string k_contract = std::string(PDC_TEST_PLUGINS_DIR) + "/pdc_test_contract.so";
-
-std::span<const std::byte> bytes(std::string_view s) {
-  return std::as_bytes(std::span(s.data(), s.size()));
-}
-
-std::string text(const received_message& m) {
-  return {reinterpret_cast<const char*>(m.payload.data()), m.payload.size()};
-}
 
 launch_options echo_named(const char* id) {
   launch_options o;

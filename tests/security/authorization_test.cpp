@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "integration/harness.hpp"
+#include "integration/messages.hpp"
 #include "pdc/client.hpp"
 #include "pdc/core/clock.hpp"
 
@@ -26,10 +27,6 @@ namespace {
 
 constexpr std::uint32_t k_nobody = 65534;
 constexpr std::int64_t k_wait_ns = 20'000'000'000;
-
-std::span<const std::byte> bytes(std::string_view s) {
-  return std::as_bytes(std::span(s.data(), s.size()));
-}
 
 // Runs `body` in a child that became uid/gid (with `groups`) and returns what
 // it wrote: one line per observation, which the test then checks.

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "integration/harness.hpp"
+#include "integration/messages.hpp"
 #include "pdc/client.hpp"
 
 namespace pdc::test {
@@ -30,10 +31,6 @@ constexpr double k_idle_cpu_share = 0.35;                  // of one core, over 
 constexpr long k_max_rss_kib = 768 * 1024;                 // sanitizer builds included
 constexpr std::size_t k_max_fds = 400;
 constexpr auto k_exit_bound = std::chrono::seconds(15);
-
-std::span<const std::byte> bytes(std::string_view s) {
-  return std::as_bytes(std::span(s.data(), s.size()));
-}
 
 // pdc-hostile running one attack; its stdout is read line by line.
 class hostile {
