@@ -9,7 +9,6 @@ include(CMakePackageConfigHelpers)
 
 set(PDC_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/pdc)
 set(PDC_INSTALL_PLUGINDIR lib/pdc/kernels)
-set(PDC_FULL_PLUGINDIR ${CMAKE_INSTALL_PREFIX}/${PDC_INSTALL_PLUGINDIR})
 
 install(TARGETS pdcd pdc-kernel-host pdcctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT daemon)
 install(TARGETS pdc_client_shared EXPORT pdcTargets
@@ -32,32 +31,40 @@ install(TARGETS pdc_kernel_echo pdc_kernel_double pdc_kernel_counter pdc_kernel_
                 pdc_kernel_router pdc_kernel_sink
         LIBRARY DESTINATION ${PDC_INSTALL_PLUGINDIR} COMPONENT daemon)
 
-# The unit and the default config, with this prefix's paths.
+# The units and the default config, written at install time with the paths
+# of the prefix installed to (cmake/pdc_install_configured.cmake). The
+# config goes to /etc/pdcd for prefix /usr (under DESTDIR for packages), to
+# <prefix>/etc/pdcd for any other prefix.
 function(pdc_install_configured src dest)
-  file(READ ${PROJECT_SOURCE_DIR}/${src} text)
-  string(REPLACE "/usr/bin/pdcd" "${CMAKE_INSTALL_FULL_BINDIR}/pdcd" text "${text}")
-  string(REPLACE "/etc/pdcd" "${CMAKE_INSTALL_FULL_SYSCONFDIR}/pdcd" text "${text}")
-  string(REPLACE "/usr/lib/pdc/kernels" "${PDC_FULL_PLUGINDIR}" text "${text}")
-  string(REPLACE "/usr/share/doc/pdc" "${CMAKE_INSTALL_FULL_DOCDIR}" text "${text}")
-  get_filename_component(name ${src} NAME)
-  file(WRITE ${PROJECT_BINARY_DIR}/deploy/${name} "${text}")
-  install(FILES ${PROJECT_BINARY_DIR}/deploy/${name} DESTINATION ${dest} COMPONENT daemon)
+  install(CODE "set(PDC_SRC \"${PROJECT_SOURCE_DIR}/${src}\")
+    set(PDC_DEST \"${dest}\")
+    set(PDC_BINDIR \"${CMAKE_INSTALL_BINDIR}\")
+    set(PDC_DOCDIR \"${CMAKE_INSTALL_DOCDIR}\")
+    set(PDC_PLUGINDIR \"${PDC_INSTALL_PLUGINDIR}\")
+    include(\"${PROJECT_SOURCE_DIR}/cmake/pdc_install_configured.cmake\")" COMPONENT daemon)
 endfunction()
 pdc_install_configured(deploy/pdcd.service lib/systemd/system)
 pdc_install_configured(deploy/pdcd.socket lib/systemd/system)
-# Prefix /usr: /etc/pdcd (GNUInstallDirs' full path; under DESTDIR for packages);
-# any other prefix: <prefix>/etc/pdcd.
-if(CMAKE_INSTALL_PREFIX STREQUAL "/usr")
-  set(PDC_INSTALL_CONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR}/pdcd)
-else()
-  set(PDC_INSTALL_CONFDIR ${CMAKE_INSTALL_SYSCONFDIR}/pdcd)
-endif()
-pdc_install_configured(deploy/pdcd.toml ${PDC_INSTALL_CONFDIR})
+pdc_install_configured(deploy/pdcd.toml etc)
+# The pdcd user and group (sysusers.d) and the socket's folder (tmpfiles.d).
+install(FILES deploy/pdcd.sysusers DESTINATION lib/sysusers.d RENAME pdcd.conf COMPONENT daemon)
+install(FILES deploy/pdcd.tmpfiles DESTINATION lib/tmpfiles.d RENAME pdcd.conf COMPONENT daemon)
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT daemon FILES_MATCHING PATTERN "*.md"
         PATTERN man EXCLUDE)
 install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT daemon)
-install(FILES docs/man/pdcd.8 DESTINATION ${CMAKE_INSTALL_MANDIR}/man8 COMPONENT daemon)
-install(FILES docs/man/pdcctl.1 DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT daemon)
+# Man pages, compressed as Debian installs them (gzip -n: no name or time
+# stamp, so the same source gives the same file).
+set(pdc_man_gz)
+foreach(page pdcd.8 pdc-kernel-host.8 pdcctl.1)
+  add_custom_command(OUTPUT ${PROJECT_BINARY_DIR}/man/${page}.gz
+                     COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/man
+                     COMMAND gzip -9nc ${PROJECT_SOURCE_DIR}/docs/man/${page} > ${PROJECT_BINARY_DIR}/man/${page}.gz
+                     DEPENDS ${PROJECT_SOURCE_DIR}/docs/man/${page} VERBATIM)
+  list(APPEND pdc_man_gz ${PROJECT_BINARY_DIR}/man/${page}.gz)
+endforeach()
+add_custom_target(pdc_man ALL DEPENDS ${pdc_man_gz})
+install(FILES ${PROJECT_BINARY_DIR}/man/pdcd.8.gz ${PROJECT_BINARY_DIR}/man/pdc-kernel-host.8.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man8 COMPONENT daemon)
+install(FILES ${PROJECT_BINARY_DIR}/man/pdcctl.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT daemon)
 
 # find_package(pdc)
 install(EXPORT pdcTargets NAMESPACE pdc:: DESTINATION ${PDC_INSTALL_CMAKEDIR} COMPONENT dev)

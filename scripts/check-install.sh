@@ -25,7 +25,7 @@ prefix=$stage/usr
 cmake --install "$build" --prefix "$prefix" >/dev/null
 for f in bin/pdcd bin/pdcctl bin/pdc-kernel-host include/pdc/pdc.h include/pdc/client.hpp include/pdc/sdk.hpp \
          lib/pdc/kernels/pdc_echo.so lib/systemd/system/pdcd.service lib/systemd/system/pdcd.socket \
-         etc/pdcd/pdcd.toml share/man/man8/pdcd.8 share/man/man1/pdcctl.1; do
+         etc/pdcd/pdcd.toml share/man/man8/pdcd.8.gz share/man/man1/pdcctl.1.gz lib/sysusers.d/pdcd.conf lib/tmpfiles.d/pdcd.conf; do
   [ -e "$prefix/$f" ] || fail "not installed: $f"
 done
 libdir=$(dirname "$(find "$prefix" -name 'libpdc.so' | head -1)")

@@ -12,6 +12,9 @@ packages=(
   libseccomp-dev
   # The install check: systemd-analyze verify and security (scripts/check-install.sh).
   systemd
+  # The Debian packages: cpack's dpkg-shlibdeps, lintian, and a throwaway
+  # Debian root to install them into (scripts/check-packages.sh).
+  dpkg-dev fakeroot file lintian debootstrap
   # pdcctl top's test runs it in a real terminal (tests/integration/pdcctl_top_test.cpp).
   tmux
   # The HTTP /metrics endpoint's test scrapes it with a real HTTP client.

@@ -57,7 +57,7 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
         err << "pdcctl: kernel " << k << " is gone; not following it" << std::endl;
     };
   }
-  auto session = client::connect(resolve_socket_path(socket_flag), options);
+  auto session = client::connect(resolve_client_socket_path(socket_flag), options);
   if (!session) return report(err, session.err().what(), exit_unreachable);
   session->set_call_timeout_ns(commands.call_timeout_ns());
 

@@ -265,7 +265,7 @@ result<client> client::connect(std::string_view socket_path, std::string_view cl
 }
 
 result<client> client::connect(std::string_view socket_path, const connect_options& options) {
-  const std::string path = resolve_socket_path(socket_path);
+  const std::string path = resolve_client_socket_path(socket_path);
   auto fd = detail::connect_seqpacket(path);
   if (!fd) return std::move(fd).err();
   auto p = std::make_shared<impl>(*fd, path, options);
