@@ -211,6 +211,9 @@ struct attachment::state {
   // and without dropping: a kernel stuck on a full reply ring cannot drain
   // the request ring a send is waiting on.
   void set_aside_replies() {
+    // A record peek() left in the ring is the caller's until release(): it
+    // and what follows it stay where they are.
+    if (peeked == peek_state::ring) return;
     release_on_exit release(replies);
     while (set_aside.size() < reply_limit) {
       const auto slot = replies.try_peek();
@@ -295,6 +298,15 @@ struct attachment::state {
       return reason == k_reason_closed || reason == static_cast<std::uint32_t>(errc::daemon_stopping);
     }
     return false;
+  }
+
+  // Whether peek() left a message in place (the set-aside front, or the
+  // reply ring's next record) that release() has not consumed yet.
+  enum class peek_state : std::uint8_t { none, set_aside, ring };
+  peek_state peeked = peek_state::none;
+  [[nodiscard]] result<void> check_not_peeked() const {
+    if (peeked == peek_state::none) return ok();
+    return make_error(errc::illegal_state, "a peeked message is not released yet (attachment::release)");
   }
 
   std::uint64_t last_message_id = 0;
@@ -440,6 +452,7 @@ result<received_message> attachment::receive(std::int64_t timeout_ns) {
   if (!state_) return detached_error();
   if (auto up = revive(timeout_ns); !up) return std::move(up).err();
   auto& s = *state_;
+  if (auto free = s.check_not_peeked(); !free) return std::move(free).err();
   s.flush();  // a reserved request must not wait for its own reply
   if (!s.set_aside.empty()) {
     auto m = std::move(s.set_aside.front());
@@ -465,6 +478,7 @@ result<std::size_t> attachment::poll_with(message_fn fn, void* context, std::siz
   if (fn == nullptr) return make_error(errc::invalid_argument, "poll needs a callback");
   if (auto up = revive(timeout_ns); !up) return std::move(up).err();
   auto& s = *state_;
+  if (auto free = s.check_not_peeked(); !free) return std::move(free).err();
   s.flush();
   std::size_t n = 0;
   for (; n < max_messages && !s.set_aside.empty(); ++n) {
@@ -498,9 +512,51 @@ result<std::size_t> attachment::poll_with(message_fn fn, void* context, std::siz
   return n;
 }
 
+result<peeked_message> attachment::peek(std::int64_t timeout_ns) {
+  if (!state_) return detached_error();
+  if (auto free = state_->check_not_peeked(); !free) return std::move(free).err();
+  if (auto up = revive(timeout_ns); !up) return std::move(up).err();
+  auto& s = *state_;
+  s.flush();  // a reserved request must not wait for its own reply
+  if (!s.set_aside.empty()) {
+    s.peeked = state::peek_state::set_aside;
+    const auto& m = s.set_aside.front();
+    return peeked_message{m.env, m.payload};
+  }
+  auto record = s.next_record(deadline::after_ns(timeout_ns));
+  if (!record) {
+    if (record.code() == errc::timeout) return make_error(errc::timeout, "no message within " + ms_text(timeout_ns));
+    return std::move(record).err();
+  }
+  auto env = s.parse(*record);
+  if (!env) return std::move(env).err();
+  // The record stays in the ring, unreleased: the kernel cannot reuse its
+  // space until release().
+  s.peeked = state::peek_state::ring;
+  return peeked_message{*env, payload_of(*record)};
+}
+
+void attachment::release() noexcept {
+  if (!state_) return;
+  auto& s = *state_;
+  switch (s.peeked) {
+    case state::peek_state::none:
+      return;
+    case state::peek_state::set_aside:
+      s.set_aside.pop_front();
+      break;
+    case state::peek_state::ring:
+      s.replies.release();
+      s.replies.flush_release();
+      break;
+  }
+  s.peeked = state::peek_state::none;
+}
+
 result<received_message> attachment::request(std::span<const std::byte> payload, std::int64_t timeout_ns,
                                              const send_options& opts) {
   if (!state_) return detached_error();
+  if (auto free = state_->check_not_peeked(); !free) return std::move(free).err();
   if (auto up = revive(timeout_ns); !up) return std::move(up).err();
   const std::uint64_t sent_ns = now_ns();  // the request's own stamp is this or later
   auto sent = send(payload, opts);

@@ -2,6 +2,7 @@
 // Every entry point catches everything: no exception crosses into C.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <utility>
 
@@ -52,6 +53,52 @@ int attach(pdc_client* client, const char* kernel_id, const pdc_attach_options* 
   });
 }
 
+// A receiving call while pdc_attachment_peek's message is out: refused.
+int refuse_while_peeked(pdc_attachment* a) {
+  return fail(a, pdc::errc::illegal_state, "a peeked message is not released yet (pdc_attachment_release)");
+}
+
+// pdc_attachment_receive_many's copy-out, run by attachment::poll_with.
+struct many_sink {
+  pdc_attachment* handle;
+  std::byte* buf;
+  std::size_t capacity;
+  std::size_t used = 0;
+  std::size_t* sizes;
+  pdc_message_info* infos;
+  std::size_t count = 0;
+  std::size_t needed = 0;  // size of the message that did not fit
+};
+struct no_room {};  // thrown from the callback: poll_with leaves that message in place
+
+void copy_out(void* context, const pdc::envelope& env, std::span<const std::byte> payload) {
+  auto& sink = *static_cast<many_sink*>(context);
+  if (payload.size() > sink.capacity - sink.used) {
+    sink.needed = payload.size();
+    throw no_room{};
+  }
+  if (!payload.empty()) std::memcpy(sink.buf + sink.used, payload.data(), payload.size());
+  sink.used += payload.size();
+  sink.sizes[sink.count] = payload.size();
+  if (sink.infos != nullptr) fill_info(sink.handle, env, sink.handle->link.kernel_id(), &sink.infos[sink.count]);
+  ++sink.count;
+}
+
+// pdc_attachment_poll's bridge from the C++ callback to the caller's.
+struct poll_bridge {
+  pdc_attachment* handle;
+  pdc_message_fn fn;
+  void* context;
+};
+
+void call_c(void* context, const pdc::envelope& env, std::span<const std::byte> payload) {
+  auto& bridge = *static_cast<poll_bridge*>(context);
+  pdc_message_info info{};
+  info.struct_size = sizeof info;
+  fill_info(bridge.handle, env, bridge.handle->link.kernel_id(), &info);
+  bridge.fn(bridge.context, payload.data(), payload.size(), &info);
+}
+
 }  // namespace
 
 extern "C" {
@@ -96,6 +143,7 @@ int pdc_attachment_receive(pdc_attachment* attachment, int64_t timeout_ns, void*
                            pdc_message_info* info) {
   return guarded(attachment, [&] {
     if (size == nullptr) return fail(attachment, pdc::errc::invalid_argument, "size is NULL");
+    if (attachment->held_peeked) return refuse_while_peeked(attachment);
     if (attachment->held) {
       auto m = std::move(*attachment->held);
       attachment->held.reset();
@@ -112,9 +160,166 @@ int pdc_attachment_request(pdc_attachment* attachment, const void* data, size_t 
   return guarded(attachment, [&] {
     if (reply_size == nullptr) return fail(attachment, pdc::errc::invalid_argument, "reply_size is NULL");
     if (data == nullptr && size != 0) return fail(attachment, pdc::errc::invalid_argument, "data is NULL");
+    if (attachment->held_peeked) return refuse_while_peeked(attachment);
     auto r = attachment->link.request(payload_of(data, size), timeout_ns, to_send_options(options));
     if (!r) return fail(attachment, r.err());
     return deliver(attachment, std::move(r).value(), reply, reply_size, info);
+  });
+}
+
+int pdc_attachment_begin_send(pdc_attachment* attachment, size_t payload_bytes, const pdc_send_options* options,
+                              void** payload, uint64_t* message_id) {
+  if (payload != nullptr) *payload = nullptr;
+  return guarded(attachment, [&] {
+    if (payload == nullptr) return fail(attachment, pdc::errc::invalid_argument, "payload is NULL");
+    auto slot = attachment->link.begin_send(payload_bytes, to_send_options(options));
+    if (!slot) return fail(attachment, slot.err());
+    *payload = slot->payload.data();
+    if (message_id != nullptr) *message_id = slot->message_id;
+    return PDC_OK;
+  });
+}
+
+int pdc_attachment_flush(pdc_attachment* attachment) {
+  return guarded(attachment, [&] {
+    attachment->link.flush();
+    return PDC_OK;
+  });
+}
+
+int pdc_attachment_send_many(pdc_attachment* attachment, const void* data, const size_t* sizes, size_t count,
+                             const pdc_send_options* options, size_t* sent) {
+  if (sent != nullptr) *sent = 0;
+  return guarded(attachment, [&] {
+    if (count > 0 && sizes == nullptr) return fail(attachment, pdc::errc::invalid_argument, "sizes is NULL");
+    if (count > 0 && data == nullptr) {
+      for (size_t i = 0; i < count; ++i) {
+        if (sizes[i] != 0) return fail(attachment, pdc::errc::invalid_argument, "data is NULL");
+      }
+    }
+    const auto opts = to_send_options(options);
+    const auto* from = static_cast<const std::byte*>(data);
+    size_t i = 0;
+    int rc = PDC_OK;
+    for (; i < count; ++i) {
+      auto slot = attachment->link.begin_send(sizes[i], opts);
+      if (!slot) {
+        rc = fail(attachment, slot.err());
+        break;
+      }
+      if (sizes[i] != 0) std::memcpy(slot->payload.data(), from, sizes[i]);
+      from += sizes[i];
+    }
+    attachment->link.flush();  // one commit for the whole batch (and for what came before an error)
+    if (sent != nullptr) *sent = i;
+    return rc;
+  });
+}
+
+int pdc_attachment_receive_many(pdc_attachment* attachment, int64_t timeout_ns, void* buf, size_t buf_size,
+                                size_t* sizes, pdc_message_info* infos, size_t max_messages, size_t* count) {
+  if (count != nullptr) *count = 0;
+  return guarded(attachment, [&] {
+    if (count == nullptr || sizes == nullptr) {
+      return fail(attachment, pdc::errc::invalid_argument, "sizes or count is NULL");
+    }
+    if (buf == nullptr && buf_size != 0) return fail(attachment, pdc::errc::invalid_argument, "buf is NULL");
+    if (attachment->held_peeked) return refuse_while_peeked(attachment);
+    if (max_messages == 0) return PDC_OK;
+    many_sink sink{attachment, static_cast<std::byte*>(buf), buf_size, 0, sizes, infos};
+    // A message an earlier receive could not hand over comes first.
+    if (attachment->held) {
+      const auto& m = *attachment->held;
+      if (m.payload.size() > buf_size) {
+        sizes[0] = m.payload.size();
+        return fail(
+            attachment, pdc::errc::message_too_large,
+            ("buffer too small: the next message needs " + std::to_string(m.payload.size()) + " bytes").c_str());
+      }
+      copy_out(&sink, m.env, m.payload);
+      attachment->held.reset();
+    }
+    pdc::result<std::size_t> r{std::size_t{0}};
+    try {
+      r = attachment->link.poll_with(&copy_out, &sink, max_messages - sink.count, sink.count == 0 ? timeout_ns : 0);
+    } catch (const no_room&) {
+      // That message stays in place for the next call.
+      if (sink.count == 0) {
+        sizes[0] = sink.needed;
+        return fail(attachment, pdc::errc::message_too_large,
+                    ("buffer too small: the next message needs " + std::to_string(sink.needed) + " bytes").c_str());
+      }
+      *count = sink.count;
+      return PDC_OK;
+    }
+    *count = sink.count;
+    if (sink.count > 0) return PDC_OK;  // an error after some messages is reported by the next call
+    if (!r) return fail(attachment, r.err());
+    return fail(attachment, pdc::errc::timeout, "no message within the timeout");
+  });
+}
+
+int pdc_attachment_poll(pdc_attachment* attachment, pdc_message_fn fn, void* context, size_t max_messages,
+                        int64_t timeout_ns, size_t* handled) {
+  if (handled != nullptr) *handled = 0;
+  return guarded(attachment, [&] {
+    if (fn == nullptr) return fail(attachment, pdc::errc::invalid_argument, "fn is NULL");
+    if (attachment->held_peeked) return refuse_while_peeked(attachment);
+    size_t n = 0;
+    poll_bridge bridge{attachment, fn, context};
+    if (attachment->held && max_messages > 0) {
+      auto m = std::move(*attachment->held);
+      attachment->held.reset();
+      call_c(&bridge, m.env, m.payload);
+      ++n;
+    }
+    if (n < max_messages) {
+      auto r = attachment->link.poll_with(&call_c, &bridge, max_messages - n, n == 0 ? timeout_ns : 0);
+      if (!r) {
+        if (n == 0) return fail(attachment, r.err());
+      } else {
+        n += *r;
+      }
+    }
+    if (handled != nullptr) *handled = n;
+    return PDC_OK;
+  });
+}
+
+int pdc_attachment_peek(pdc_attachment* attachment, int64_t timeout_ns, const void** payload, size_t* size,
+                        pdc_message_info* info) {
+  if (payload != nullptr) *payload = nullptr;
+  return guarded(attachment, [&] {
+    if (payload == nullptr || size == nullptr) {
+      return fail(attachment, pdc::errc::invalid_argument, "payload or size is NULL");
+    }
+    if (attachment->held_peeked) return refuse_while_peeked(attachment);
+    if (attachment->held) {
+      const auto& m = *attachment->held;
+      attachment->held_peeked = true;
+      *payload = m.payload.data();
+      *size = m.payload.size();
+      fill_info(attachment, m.env, m.kernel_id, info);
+      return PDC_OK;
+    }
+    auto r = attachment->link.peek(timeout_ns);
+    if (!r) return fail(attachment, r.err());
+    *payload = r->payload.data();
+    *size = r->payload.size();
+    fill_info(attachment, r->env, attachment->link.kernel_id(), info);
+    return PDC_OK;
+  });
+}
+
+int pdc_attachment_release(pdc_attachment* attachment) {
+  return guarded(attachment, [&] {
+    if (attachment->held_peeked) {
+      attachment->held.reset();
+      attachment->held_peeked = false;
+      return PDC_OK;
+    }
+    attachment->link.release();
+    return PDC_OK;
   });
 }
 

@@ -29,6 +29,7 @@ struct pdc_attachment {
   pdc::attachment link;
   std::string last_error;
   std::optional<pdc::received_message> held;  // as in pdc_client
+  bool held_peeked = false;                   // pdc_attachment_peek handed out `held`'s payload
   std::string info_kernel_id;
 };
 
@@ -107,6 +108,20 @@ void fill_info(Handle* c, const pdc::received_message& m, pdc_message_info* info
   PDC_FIELD_SET(pdc_message_info, info, type_id, m.env.type_id());
   PDC_FIELD_SET(pdc_message_info, info, flags, m.env.flags());
   PDC_FIELD_SET(pdc_message_info, info, priority, m.env.priority());
+  PDC_FIELD_SET(pdc_message_info, info, kernel_id, c->info_kernel_id.c_str());
+}
+
+// The envelope fields of a message of kernel `kernel_id` into `info`.
+template <typename Handle>
+void fill_info(Handle* c, const pdc::envelope& env, const std::string& kernel_id, pdc_message_info* info) {
+  if (info == nullptr) return;
+  if (c->info_kernel_id != kernel_id) c->info_kernel_id = kernel_id;
+  PDC_FIELD_SET(pdc_message_info, info, message_id, env.message_id());
+  PDC_FIELD_SET(pdc_message_info, info, correlation_id, env.correlation_id());
+  PDC_FIELD_SET(pdc_message_info, info, send_timestamp_ns, env.send_timestamp_ns());
+  PDC_FIELD_SET(pdc_message_info, info, type_id, env.type_id());
+  PDC_FIELD_SET(pdc_message_info, info, flags, env.flags());
+  PDC_FIELD_SET(pdc_message_info, info, priority, env.priority());
   PDC_FIELD_SET(pdc_message_info, info, kernel_id, c->info_kernel_id.c_str());
 }
 

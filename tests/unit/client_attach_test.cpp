@@ -8,8 +8,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -465,6 +467,29 @@ TEST_F(ClientAttach, RequestSetsOtherMessagesAsideForReceive) {
   EXPECT_FALSE(other->is_reply());
 }
 
+TEST_F(ClientAttach, PeekLendsASetAsideMessageAndRefusesRequestsUntilRelease) {
+  kernel_.start([](fake_kernel& k, const envelope& env, std::span<const std::byte>) {
+    k.write_reply(500, 0, "unrelated", 0);
+    k.reply(env, "mine");
+  });
+  attach();
+  ASSERT_TRUE(sut_.request(as_payload("ping"), k_test_timeout_ns).has_value());
+
+  auto peeked = sut_.peek(0);
+  ASSERT_TRUE(peeked.has_value()) << peeked.err().what();
+  const std::string text = as_text(peeked->payload);
+  const auto request_meanwhile = sut_.request(as_payload("again"), 0);
+  const auto receive_meanwhile = sut_.receive(0);
+  sut_.release();
+
+  EXPECT_EQ(text, "unrelated");
+  EXPECT_EQ(peeked->env.message_id(), 500U);
+  EXPECT_EQ(request_meanwhile.code(), errc::illegal_state);
+  EXPECT_EQ(receive_meanwhile.code(), errc::illegal_state);
+  EXPECT_EQ(sut_.buffered_messages(), 0U);
+  EXPECT_EQ(sut_.peek(0).code(), errc::timeout);
+}
+
 TEST_F(ClientAttach, ErrorReplyBecomesTheNamedError) {
   kernel_.start([](fake_kernel& k, const envelope& env, std::span<const std::byte>) {
     k.reply(env, "not_found: no such account", true);
@@ -707,6 +732,283 @@ TEST_F(ClientAttach, CApiRequestReceiveAndDetach) {
   EXPECT_NE(std::string(pdc_attachment_last_error(a)), "");
   pdc_attachment_close(a);
   pdc_close(c);
+}
+
+// ---- C ABI: batches and zero copy ---------------------------------------------------
+
+// The line of /proc/self/maps whose range holds `p` ("" if none).
+std::string mapping_of(const void* p) {
+  std::ifstream maps("/proc/self/maps");
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  for (std::string line; std::getline(maps, line);) {
+    std::uintptr_t from = 0;
+    std::uintptr_t to = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx", &from, &to) == 2 && at >= from && at < to) return line;
+  }
+  return {};
+}
+
+// A C client attached to kernel "k" of the fake daemon (max_message_bytes as given).
+class ClientAttachCBatch : public ClientAttach {
+ protected:
+  void c_attach(std::uint32_t max_bytes = 0) {
+    script_ = std::make_unique<script_thread>([this, max_bytes] {
+      daemon_.answer_hello();
+      answer_attach(daemon_, kernel_, max_bytes);
+    });
+    ASSERT_EQ(pdc_adopt(daemon_.release_client_fd(), &c_), PDC_OK);
+    pdc_attach_options options;
+    pdc_attach_options_init(&options);
+    ASSERT_EQ(pdc_attach(c_, "k", &options, &a_), PDC_OK) << pdc_last_error(c_);
+    script_->join();
+  }
+  ~ClientAttachCBatch() override {
+    pdc_attachment_close(a_);
+    pdc_close(c_);
+  }
+  // Every message a receive_many loop gets until `n` came (or one call timed out).
+  // Replies answer requests `first_id`, `first_id` + 1, ... in order.
+  std::vector<std::string> receive_many_until(std::size_t n, std::uint64_t first_id = 1) {
+    constexpr std::size_t buf_bytes = 4096;
+    std::vector<std::string> got;
+    std::vector<char> buf(buf_bytes);
+    std::vector<std::size_t> sizes(64);
+    std::vector<pdc_message_info> infos(64);
+    for (auto& i : infos) i.struct_size = sizeof i;
+    while (got.size() < n) {
+      std::size_t count = 0;
+      const int rc = pdc_attachment_receive_many(a_, k_test_timeout_ns, buf.data(), buf.size(), sizes.data(),
+                                                 infos.data(), sizes.size(), &count);
+      if (rc != PDC_OK) {
+        ADD_FAILURE() << "receive_many: " << pdc_strerror(rc) << ": " << pdc_attachment_last_error(a_);
+        break;
+      }
+      std::size_t at = 0;
+      for (std::size_t i = 0; i < count; ++i) {
+        got.emplace_back(buf.data() + at, sizes[i]);
+        EXPECT_EQ(infos[i].correlation_id, first_id + got.size() - 1) << "replies come in order, one per request";
+        EXPECT_STREQ(infos[i].kernel_id, "k");
+        at += sizes[i];
+      }
+    }
+    return got;
+  }
+  pdc_client* c_ = nullptr;
+  pdc_attachment* a_ = nullptr;
+};
+
+TEST_F(ClientAttachCBatch, SendManyAndReceiveManyKeepOrderAndSizes) {
+  kernel_.start(echo);
+  c_attach();
+  std::string data;
+  std::vector<std::size_t> sizes;
+  for (int i = 0; i < 300; ++i) {
+    const std::string text = "m" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 7), '.');
+    data += text;
+    sizes.push_back(text.size());
+  }
+  std::size_t sent = 0;
+
+  ASSERT_EQ(pdc_attachment_send_many(a_, data.data(), sizes.data(), sizes.size(), nullptr, &sent), PDC_OK)
+      << pdc_attachment_last_error(a_);
+  const auto got = receive_many_until(300);
+
+  EXPECT_EQ(sent, 300U);
+  ASSERT_EQ(got.size(), 300U);
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i], "re:" + data.substr(at, sizes[i])) << i;
+    at += sizes[i];
+  }
+}
+
+TEST_F(ClientAttachCBatch, SendManyStopsAtAnOversizeMessageHavingSentThoseBefore) {
+  kernel_.start(echo);
+  c_attach(100);
+  const std::string data = "a" + std::string(101, 'x') + "b";
+  const std::size_t sizes[] = {1, 101, 1};
+  std::size_t sent = 99;
+
+  const int rc = pdc_attachment_send_many(a_, data.data(), sizes, 3, nullptr, &sent);
+  const auto got = receive_many_until(1);
+  std::size_t count = 0;
+  char buf[16];
+  std::size_t size_of[4];
+  const int more = pdc_attachment_receive_many(a_, 20'000'000, buf, sizeof buf, size_of, nullptr, 4, &count);
+
+  EXPECT_EQ(rc, PDC_E_MESSAGE_TOO_LARGE);
+  EXPECT_EQ(sent, 1U);
+  ASSERT_EQ(got.size(), 1U);
+  EXPECT_EQ(got[0], "re:a");
+  EXPECT_EQ(more, PDC_E_TIMEOUT) << "nothing after the refused message was sent";
+  EXPECT_EQ(count, 0U);
+}
+
+TEST_F(ClientAttachCBatch, ReceiveManyLeavesAMessageThatDoesNotFitForTheNextCall) {
+  kernel_.start(echo);
+  c_attach();
+  const std::string big(100, 'y');
+  ASSERT_EQ(pdc_attachment_send(a_, "a", 1, nullptr, nullptr), PDC_OK);
+  ASSERT_EQ(pdc_attachment_send(a_, big.data(), big.size(), nullptr, nullptr), PDC_OK);
+  ASSERT_EQ(pdc_attachment_send(a_, "b", 1, nullptr, nullptr), PDC_OK);
+  ASSERT_TRUE(wait_until([&] { return kernel_.seen().size() == 3; }));
+  char small[50];
+  std::size_t sizes[8];
+  std::size_t count = 0;
+
+  // "re:a", then the 103-byte reply does not fit: it stays.
+  ASSERT_EQ(pdc_attachment_receive_many(a_, k_test_timeout_ns, small, sizeof small, sizes, nullptr, 8, &count), PDC_OK);
+  ASSERT_EQ(count, 1U);
+  EXPECT_EQ(std::string(small, sizes[0]), "re:a");
+  EXPECT_EQ(pdc_attachment_receive_many(a_, k_test_timeout_ns, small, sizeof small, sizes, nullptr, 8, &count),
+            PDC_E_MESSAGE_TOO_LARGE);
+  EXPECT_EQ(sizes[0], 103U);
+  EXPECT_EQ(count, 0U);
+  std::vector<char> large(sizes[0] + 10);
+  ASSERT_EQ(pdc_attachment_receive_many(a_, k_test_timeout_ns, large.data(), large.size(), sizes, nullptr, 8, &count),
+            PDC_OK);
+  ASSERT_GE(count, 1U);
+  EXPECT_EQ(std::string(large.data(), sizes[0]), "re:" + big);
+  if (count == 1) {
+    ASSERT_EQ(pdc_attachment_receive_many(a_, k_test_timeout_ns, small, sizeof small, sizes, nullptr, 8, &count),
+              PDC_OK);
+    EXPECT_EQ(std::string(small, sizes[0]), "re:b");
+  } else {
+    EXPECT_EQ(std::string(large.data() + 103, sizes[1]), "re:b");
+  }
+}
+
+TEST_F(ClientAttachCBatch, BeginSendStaysInvisibleUntilFlush) {
+  kernel_.start(echo);
+  c_attach();
+  for (int i = 0; i < 10; ++i) {
+    void* payload = nullptr;
+    std::uint64_t id = 0;
+    ASSERT_EQ(pdc_attachment_begin_send(a_, 2, nullptr, &payload, &id), PDC_OK) << pdc_attachment_last_error(a_);
+    EXPECT_EQ(id, static_cast<std::uint64_t>(i + 1));
+    const char text[2] = {'b', static_cast<char>('0' + i)};
+    std::memcpy(payload, text, 2);
+  }
+  const auto published_before_flush = kernel_.request_control().write_pos.load();
+
+  ASSERT_EQ(pdc_attachment_flush(a_), PDC_OK);
+  const auto got = receive_many_until(10);
+
+  EXPECT_EQ(published_before_flush, 0U);
+  ASSERT_EQ(got.size(), 10U);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "re:b" + std::to_string(i));
+}
+
+TEST_F(ClientAttachCBatch, PeekLendsThePayloadInPlaceUntilRelease) {
+  kernel_.start(echo);
+  c_attach();
+  ASSERT_EQ(pdc_attachment_send(a_, "one", 3, nullptr, nullptr), PDC_OK);
+  ASSERT_EQ(pdc_attachment_send(a_, "two", 3, nullptr, nullptr), PDC_OK);
+  const void* payload = nullptr;
+  std::size_t size = 0;
+  pdc_message_info info{};
+  info.struct_size = sizeof info;
+
+  ASSERT_EQ(pdc_attachment_peek(a_, k_test_timeout_ns, &payload, &size, &info), PDC_OK)
+      << pdc_attachment_last_error(a_);
+  const std::string peeked(static_cast<const char*>(payload), size);
+  // The payload lies in the segment's mapping (a memfd), not in a copy.
+  const bool in_segment = mapping_of(payload).find("memfd:pdc-attach-test") != std::string::npos;
+  char buf[16];
+  std::size_t buf_size = sizeof buf;
+  std::size_t count = 0;
+  std::size_t sizes[2];
+  const int receive_meanwhile = pdc_attachment_receive(a_, 0, buf, &buf_size, nullptr);
+  const int many_meanwhile = pdc_attachment_receive_many(a_, 0, buf, sizeof buf, sizes, nullptr, 2, &count);
+  const int peek_meanwhile = pdc_attachment_peek(a_, 0, &payload, &size, nullptr);
+  const int send_meanwhile = pdc_attachment_send(a_, "three", 5, nullptr, nullptr);
+  ASSERT_EQ(pdc_attachment_release(a_), PDC_OK);
+  const auto rest = receive_many_until(2, 2);
+
+  EXPECT_EQ(peeked, "re:one");
+  EXPECT_EQ(info.correlation_id, 1U);
+  EXPECT_TRUE(in_segment) << mapping_of(payload);
+  EXPECT_EQ(receive_meanwhile, PDC_E_ILLEGAL_STATE);
+  EXPECT_EQ(many_meanwhile, PDC_E_ILLEGAL_STATE);
+  EXPECT_EQ(peek_meanwhile, PDC_E_ILLEGAL_STATE);
+  EXPECT_EQ(send_meanwhile, PDC_OK);
+  ASSERT_EQ(rest.size(), 2U);
+  EXPECT_EQ(rest[0], "re:two");
+  EXPECT_EQ(rest[1], "re:three");
+  EXPECT_EQ(pdc_attachment_release(a_), PDC_OK) << "releasing with nothing peeked does nothing";
+}
+
+TEST_F(ClientAttachCBatch, PeekAfterATooSmallReceiveLendsTheHeldMessage) {
+  kernel_.start(echo);
+  c_attach();
+  ASSERT_EQ(pdc_attachment_send(a_, "held back", 9, nullptr, nullptr), PDC_OK);
+  char tiny[2];
+  std::size_t tiny_size = sizeof tiny;
+  ASSERT_EQ(pdc_attachment_receive(a_, k_test_timeout_ns, tiny, &tiny_size, nullptr), PDC_E_MESSAGE_TOO_LARGE);
+  const void* payload = nullptr;
+  std::size_t size = 0;
+
+  ASSERT_EQ(pdc_attachment_peek(a_, 0, &payload, &size, nullptr), PDC_OK);
+  const std::string peeked(static_cast<const char*>(payload), size);
+  std::size_t again = sizeof tiny;
+  const int receive_meanwhile = pdc_attachment_receive(a_, 0, tiny, &again, nullptr);
+  ASSERT_EQ(pdc_attachment_release(a_), PDC_OK);
+  const int after = pdc_attachment_receive(a_, 0, tiny, &again, nullptr);
+
+  EXPECT_EQ(peeked, "re:held back");
+  EXPECT_EQ(receive_meanwhile, PDC_E_ILLEGAL_STATE);
+  EXPECT_EQ(after, PDC_E_TIMEOUT) << "released means consumed";
+}
+
+TEST_F(ClientAttachCBatch, PollCallsBackForEachMessageInPlace) {
+  kernel_.start(echo);
+  c_attach();
+  for (int i = 0; i < 5; ++i) {
+    const std::string text = "p" + std::to_string(i);
+    ASSERT_EQ(pdc_attachment_send(a_, text.data(), text.size(), nullptr, nullptr), PDC_OK);
+  }
+  std::vector<std::string> got;
+  const pdc_message_fn collect = [](void* context, const void* payload, std::size_t size,
+                                    const pdc_message_info* info) {
+    auto& out = *static_cast<std::vector<std::string>*>(context);
+    out.emplace_back(static_cast<const char*>(payload), size);
+    EXPECT_EQ(info->correlation_id, out.size());
+  };
+
+  const bool all = wait_until([&] {
+    std::size_t handled = 0;
+    return pdc_attachment_poll(a_, collect, &got, 3, 1'000'000, &handled) == PDC_OK && handled <= 3 && got.size() == 5;
+  });
+  std::size_t none = 99;
+  const int empty = pdc_attachment_poll(a_, collect, &got, 3, 0, &none);
+
+  ASSERT_TRUE(all) << got.size() << " of 5";
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(got[static_cast<std::size_t>(i)], "re:p" + std::to_string(i));
+  EXPECT_EQ(empty, PDC_OK);
+  EXPECT_EQ(none, 0U);
+}
+
+TEST_F(ClientAttachCBatch, BadArgumentsAreRefusedWithNothingSent) {
+  c_attach();
+  const std::size_t sizes[] = {1};
+  std::size_t sent = 7;
+  const void* payload = nullptr;
+  std::size_t size = 0;
+  std::size_t count = 0;
+  char buf[4];
+
+  EXPECT_EQ(pdc_attachment_send_many(a_, "x", nullptr, 1, nullptr, &sent), PDC_E_INVALID_ARGUMENT);
+  EXPECT_EQ(sent, 0U);
+  EXPECT_EQ(pdc_attachment_send_many(a_, nullptr, sizes, 1, nullptr, &sent), PDC_E_INVALID_ARGUMENT);
+  EXPECT_EQ(pdc_attachment_begin_send(a_, 1, nullptr, nullptr, nullptr), PDC_E_INVALID_ARGUMENT);
+  EXPECT_EQ(pdc_attachment_peek(a_, 0, nullptr, &size, nullptr), PDC_E_INVALID_ARGUMENT);
+  EXPECT_EQ(pdc_attachment_peek(a_, 0, &payload, nullptr, nullptr), PDC_E_INVALID_ARGUMENT);
+  EXPECT_EQ(pdc_attachment_receive_many(a_, 0, buf, sizeof buf, nullptr, nullptr, 1, &count), PDC_E_INVALID_ARGUMENT);
+  EXPECT_EQ(pdc_attachment_poll(a_, nullptr, nullptr, 1, 0, nullptr), PDC_E_INVALID_ARGUMENT);
+  EXPECT_EQ(pdc_attachment_send_many(nullptr, "x", sizes, 1, nullptr, &sent), PDC_E_INVALID_ARGUMENT);
+  EXPECT_EQ(pdc_attachment_flush(nullptr), PDC_E_INVALID_ARGUMENT);
+  EXPECT_EQ(pdc_attachment_release(nullptr), PDC_E_INVALID_ARGUMENT);
+  EXPECT_EQ(kernel_.request_control().write_pos.load(), 0U);
 }
 
 TEST(ClientAttachCApi, NullHandlesAreInvalidArguments) {

@@ -243,6 +243,12 @@ struct attach_options {
 };
 
 /// One message reserved in the request ring by `attachment::begin_send`.
+/// A message attachment::peek() left in place (zero copy).
+struct peeked_message {
+  envelope env;                        ///< Its envelope.
+  std::span<const std::byte> payload;  ///< Its payload, valid until attachment::release().
+};
+
 struct send_slot {
   std::uint64_t message_id = 0;  ///< The message's id.
   std::span<std::byte> payload;  ///< Where to write its payload, in shared memory (exactly the size asked for).
@@ -326,6 +332,18 @@ class attachment {
   using message_fn = void (*)(void* context, const envelope& env, std::span<const std::byte> payload);
   /// poll() without templates: calls `fn(context, env, payload)` per message.
   result<std::size_t> poll_with(message_fn fn, void* context, std::size_t max_messages, std::int64_t timeout_ns);
+
+  /// Zero-copy receive of one message, left where it is: the next message (a
+  /// message request() set aside first, then the reply ring), waiting up to
+  /// `timeout_ns` (negative: forever; 0: only what is there). Its payload
+  /// points into shared memory (or the set-aside buffer) and stays valid
+  /// until release(), which consumes it. Until then receive, poll, request
+  /// and peek fail with errc::illegal_state; sends work. errc::timeout when
+  /// none came.
+  result<peeked_message> peek(std::int64_t timeout_ns);
+  /// Consumes the message peek() gave and hands its space back to the
+  /// kernel; nothing when none is peeked.
+  void release() noexcept;
 
   /// Sends `payload` and waits up to `timeout_ns` ns (negative: forever) for
   /// the kernel's reply to it; other messages read meanwhile are set aside

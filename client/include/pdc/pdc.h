@@ -269,6 +269,64 @@ PDC_API int pdc_attachment_request(pdc_attachment* attachment, const void* data,
                                    const pdc_send_options* options, int64_t timeout_ns, void* reply, size_t* reply_size,
                                    pdc_message_info* info);
 
+/* ---- Batched and zero-copy attachment calls (docs/client.md, "C ABI: batches
+ * and zero copy"). One attachment from one thread at a time, as above. */
+
+/** Reserves room for one message of `payload_bytes` in the request ring and
+ * sets *payload to where its payload goes (in shared memory, exactly that
+ * many bytes). The message stays invisible to the kernel until
+ * pdc_attachment_flush or the next send, request or receiving call, so many
+ * can be published with one commit. *message_id (if not NULL) gets its id.
+ * Errors as for pdc_attachment_send; a full ring first publishes what is
+ * reserved. */
+PDC_API int pdc_attachment_begin_send(pdc_attachment* attachment, size_t payload_bytes, const pdc_send_options* options,
+                                      void** payload, uint64_t* message_id);
+
+/** Publishes every message reserved by pdc_attachment_begin_send (one commit, one wake-up at most). */
+PDC_API int pdc_attachment_flush(pdc_attachment* attachment);
+
+/** Sends `count` messages laid end to end in `data`, sizes[i] bytes each, in
+ * order, with one commit (more when the ring fills). *sent (if not NULL)
+ * gets how many were published, also when an error stops the batch: the
+ * messages before it are sent, the rest are not. */
+PDC_API int pdc_attachment_send_many(pdc_attachment* attachment, const void* data, const size_t* sizes, size_t count,
+                                     const pdc_send_options* options, size_t* sent);
+
+/** Receives up to `max_messages` messages, copied end to end into `buf`:
+ * waits up to `timeout_ns` (negative: forever) for the first, then takes
+ * what is already there while it fits. sizes[i] gets each one's size and,
+ * when `infos` is not NULL (an array of max_messages, struct_size set by
+ * the caller), infos[i] its envelope; *count how many. PDC_E_TIMEOUT when
+ * none came. When the first message alone is larger than `buf_size`:
+ * PDC_E_MESSAGE_TOO_LARGE, sizes[0] = its size, nothing consumed. An error
+ * after some messages (a terminated kernel) comes with the next call. */
+PDC_API int pdc_attachment_receive_many(pdc_attachment* attachment, int64_t timeout_ns, void* buf, size_t buf_size,
+                                        size_t* sizes, pdc_message_info* infos, size_t max_messages, size_t* count);
+
+/** Called by pdc_attachment_poll for each message: `payload` points into
+ * shared memory and is valid during the call only; so is `info`. */
+typedef void (*pdc_message_fn)(void* context, const void* payload, size_t size, const pdc_message_info* info);
+
+/** Zero-copy receive: calls `fn` for up to `max_messages` messages, then
+ * hands their space back to the kernel in one release. Waits up to
+ * `timeout_ns` for the first (negative: forever; 0: only what is there).
+ * PDC_OK with *handled (if not NULL) = how many, 0 when none came in time. */
+PDC_API int pdc_attachment_poll(pdc_attachment* attachment, pdc_message_fn fn, void* context, size_t max_messages,
+                                int64_t timeout_ns, size_t* handled);
+
+/** Zero-copy receive of one message, left in place: *payload points at its
+ * payload (in shared memory) and *size is its size, both valid until
+ * pdc_attachment_release, which consumes it. Waits as pdc_attachment_receive;
+ * `info` as there. Until the release, receiving calls (receive, request,
+ * receive_many, poll, peek) fail with PDC_E_ILLEGAL_STATE; sends work, but
+ * a send that waits for room cannot set replies aside meanwhile. */
+PDC_API int pdc_attachment_peek(pdc_attachment* attachment, int64_t timeout_ns, const void** payload, size_t* size,
+                                pdc_message_info* info);
+
+/** Consumes the message pdc_attachment_peek gave and hands its space back
+ * to the kernel; PDC_OK and nothing when none is peeked. */
+PDC_API int pdc_attachment_release(pdc_attachment* attachment);
+
 /** Detaches: closes the rings and tells pdcd through the client (if it is
  * still open). The handle stays allocated (every later call fails with
  * PDC_E_ILLEGAL_STATE) until pdc_attachment_close. */
