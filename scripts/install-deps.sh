@@ -20,6 +20,9 @@ packages=(
   # The HTTP /metrics endpoint's test scrapes it with a real HTTP client.
   curl
   libgtest-dev libgmock-dev libbenchmark-dev
+  # The Python client's tests (client/python/tests) and its numpy paths;
+  # python3-pip and python3-venv for installing it from the tree.
+  python3 python3-pytest python3-numpy python3-pip python3-venv
   clang clang-format clang-tidy
   # libFuzzer and the sanitizer runtimes for clang (scripts/fuzz.sh).
   libclang-rt-14-dev libfuzzer-14-dev

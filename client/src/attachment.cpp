@@ -3,8 +3,10 @@
 // the parking protocol are in docs/ring.md; this file only drives the two
 // ring views and turns their outcomes into pdc errors.
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -68,6 +70,7 @@ struct attachment::state {
         requests(view.requests()),
         replies(view.replies()),
         doorbell(std::move(p.doorbell_fd)),
+        wake_socket(std::move(p.wake_socket)),
         hangup_probe(std::move(p.hangup_probe)),
         link(std::move(p.link)),
         id(p.attachment_id),
@@ -161,6 +164,7 @@ struct attachment::state {
 
   // The next record of the reply ring (peeked, not released), waiting until `dl`.
   result<std::span<const std::byte>> next_record(deadline dl) {
+    disarm();
     idle_strategy strategy = wait;
     for (;;) {
       if (broken) return *broken;
@@ -181,6 +185,26 @@ struct attachment::state {
       if (waited == errc::timeout) {
         if (auto alive = check_hangup(); !alive) return std::move(alive).err();
       }
+    }
+  }
+
+  // Clears the mark arm() left: a consumer that reads again is not waiting.
+  void disarm() noexcept {
+    if (!armed) return;
+    armed = false;
+    replies.unpark();
+  }
+
+  // Reads what the producer sent on the wake-up socket. False once its
+  // other end is closed by everyone who held it (pdcd and any kernel host).
+  bool drain_wake_socket() noexcept {
+    std::array<char, 64> sink{};
+    for (;;) {
+      const ssize_t n = ::recv(wake_socket.get(), sink.data(), sink.size(), MSG_DONTWAIT);
+      if (n > 0) continue;
+      if (n == 0) return false;
+      if (errno == EINTR) continue;
+      return true;  // EAGAIN: drained
     }
   }
 
@@ -275,6 +299,8 @@ struct attachment::state {
   ring_producer& requests;      // client -> kernel (in `view`)
   ring_consumer& replies;       // kernel -> client (in `view`)
   detail::unique_fd doorbell;
+  detail::unique_fd wake_socket;  // readable when the reply ring's producer woke us (after arm())
+  bool armed = false;             // arm() left the consumer marked k_parked_socket
   detail::unique_fd hangup_probe;
   std::weak_ptr<detail::session> link;
   std::uint64_t id;
@@ -551,6 +577,41 @@ void attachment::release() noexcept {
       break;
   }
   s.peeked = state::peek_state::none;
+}
+
+// ---- waiting in an event loop -----------------------------------------------------------
+
+int attachment::wait_fd() const noexcept {
+  return state_ && state_->wake_socket.valid() ? state_->wake_socket.get() : -1;
+}
+
+result<bool> attachment::arm() {
+  if (!state_) return detached_error();
+  auto& s = *state_;
+  if (auto free = s.check_not_peeked(); !free) return std::move(free).err();
+  if (!s.wake_socket.valid()) {
+    return make_error(errc::not_supported,
+                      "the attachment to kernel '" + s.kernel_id + "' has no wait descriptor (pdcd sent none)");
+  }
+  s.flush();  // a reserved request must not wait for its own reply
+  if (!s.set_aside.empty() || s.broken) return false;
+  if (s.lost_pdcd() && s.reattach) return false;  // receive() reattaches
+  // The wake-up socket and the session's socket both tell of a pdcd gone.
+  const bool open = s.drain_wake_socket();
+  if (auto alive = s.check_hangup(); !alive) return false;
+  if (!open) {
+    if (s.replies.has_data() || s.replies.producer_close_reason() != 0) return false;
+    s.fail(make_error(errc::peer_gone, "pdcd closed the wake-up socket of the attachment to kernel '" + s.kernel_id +
+                                           "' (daemon gone)"));
+    return false;
+  }
+  // SYNC: consumer_parked — prepare_park's seq_cst exchange of k_parked_socket
+  // and its seq_cst look at write_pos form the consumer's half of the Dekker
+  // pair with the producer's commit(): either that commit sees the mark and
+  // sends a byte on the wake-up socket, or the look here sees its record.
+  if (!s.replies.prepare_park(k_parked_socket)) return false;
+  s.armed = true;
+  return true;
 }
 
 result<received_message> attachment::request(std::span<const std::byte> payload, std::int64_t timeout_ns,

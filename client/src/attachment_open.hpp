@@ -23,6 +23,7 @@ struct attach_parts {
   std::string kernel_id;
   unique_fd segment_fd;         ///< The sealed memfd (fds[0]).
   unique_fd doorbell_fd;        ///< The kernel's eventfd (fds[1]).
+  unique_fd wake_socket;        ///< The reply ring's wake-up socket (fds[2]; may be missing).
   unique_fd hangup_probe;       ///< A duplicate of the session's socket.
   std::weak_ptr<session> link;  ///< The session, for Detach (never owned).
   attach_options options;

@@ -311,6 +311,20 @@ int pdc_attachment_peek(pdc_attachment* attachment, int64_t timeout_ns, const vo
   });
 }
 
+int pdc_attachment_wait_fd(const pdc_attachment* attachment) {
+  return attachment != nullptr ? attachment->link.wait_fd() : -1;
+}
+
+int pdc_attachment_arm(pdc_attachment* attachment) {
+  return guarded(attachment, [&] {
+    if (attachment->held_peeked) return refuse_while_peeked(attachment);
+    if (attachment->held) return 1;  // a message that did not fit waits for the next receive
+    auto r = attachment->link.arm();
+    if (!r) return fail(attachment, r.err());
+    return *r ? PDC_OK : 1;
+  });
+}
+
 int pdc_attachment_release(pdc_attachment* attachment) {
   return guarded(attachment, [&] {
     if (attachment->held_peeked) {

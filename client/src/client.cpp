@@ -620,9 +620,10 @@ result<attachment> client::impl::attach(std::string_view kernel_id, const attach
     (void)detail::send_detach(*session, id);
     return e;
   };
-  if (fds.size() != 2) {
+  if (fds.size() != 2 && fds.size() != 3) {
     return refuse(make_error(errc::protocol_error, "pdcd's AttachReply carried " + std::to_string(fds.size()) +
-                                                       " file descriptors instead of 2 (segment, doorbell)"));
+                                                       " file descriptors instead of 3 (segment, doorbell, wake-up "
+                                                       "socket)"));
   }
   detail::unique_fd probe(::fcntl(session->fd(), F_DUPFD_CLOEXEC, 0));
   if (!probe.valid()) {
@@ -639,6 +640,7 @@ result<attachment> client::impl::attach(std::string_view kernel_id, const attach
   parts.kernel_id = std::string(kernel_id);
   parts.segment_fd = std::move(fds[0]);
   parts.doorbell_fd = std::move(fds[1]);
+  if (fds.size() == 3) parts.wake_socket = std::move(fds[2]);
   parts.hangup_probe = std::move(probe);
   parts.link = session;  // this session only: after a reconnection, a Detach goes nowhere
   parts.options = opts;

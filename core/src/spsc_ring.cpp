@@ -57,8 +57,14 @@ errc ring_producer::wait_for_space(std::size_t len, const idle_strategy& strateg
 
 void ring_producer::wake_consumer() noexcept {
   // Only one waker clears the flag, so one parked consumer costs one syscall.
-  if (ctl_->consumer_parked.exchange(0, std::memory_order_seq_cst) == 0) return;
-  if (wake_fd_ >= 0) {
+  // The value is the consumer's (untrusted when it is a client): anything but
+  // k_parked_socket is a futex wake, and a socket wake goes only to the
+  // socket this producer was given.
+  const std::uint32_t mark = ctl_->consumer_parked.exchange(0, std::memory_order_seq_cst);
+  if (mark == 0) return;
+  if (mark == k_parked_socket && park_socket_ >= 0) {
+    detail::socket_signal(park_socket_);
+  } else if (wake_fd_ >= 0) {
     detail::eventfd_signal(wake_fd_);
   } else {
     detail::futex_wake_all(&ctl_->consumer_parked);
@@ -70,7 +76,12 @@ void ring_producer::close(std::uint32_t reason) noexcept {
   // SYNC: producer_closed — release pairs with the consumer's acquire in
   // producer_closed(): every record committed before close is visible then.
   ctl_->producer_closed.store(reason == 0 ? 1 : reason, std::memory_order_seq_cst);
-  ctl_->consumer_parked.store(1, std::memory_order_relaxed);  // force the wake path
+  // Wake whichever way the consumer waits: a close is rare, two wakes are cheap.
+  if (park_socket_ >= 0) {
+    detail::socket_signal(park_socket_);
+    ++stats_.wake_syscalls;
+  }
+  ctl_->consumer_parked.store(k_parked_futex, std::memory_order_relaxed);  // force the wake path
   wake_consumer();
 }
 
@@ -98,11 +109,11 @@ errc ring_consumer::wait_for_data(const idle_strategy& strategy, deadline until)
   }
 }
 
-bool ring_consumer::prepare_park() noexcept {
+bool ring_consumer::prepare_park(std::uint32_t mark) noexcept {
   // SYNC: consumer_parked — seq_cst exchange, the consumer's half of the
-  // Dekker pair with commit(): either the producer's later load sees 1 and
-  // wakes us, or our seq_cst load of write_pos below sees its record.
-  ctl_->consumer_parked.exchange(1, std::memory_order_seq_cst);
+  // Dekker pair with commit(): either the producer's later load sees the
+  // mark and wakes us, or our seq_cst load of write_pos below sees its record.
+  ctl_->consumer_parked.exchange(mark, std::memory_order_seq_cst);
   write_cache_ = ctl_->write_pos.load(std::memory_order_seq_cst);
   if (read_local_ != write_cache_ || producer_closed()) {
     unpark();

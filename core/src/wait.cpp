@@ -1,6 +1,7 @@
 #include "pdc/core/wait.hpp"
 
 #include <linux/futex.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -31,6 +32,14 @@ void eventfd_signal(int fd) noexcept {
   ssize_t rc = 0;
   do {
     rc = ::write(fd, &one, sizeof one);
+  } while (rc < 0 && errno == EINTR);
+}
+
+void socket_signal(int fd) noexcept {
+  const char one = 1;
+  ssize_t rc = 0;
+  do {
+    rc = ::send(fd, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
   } while (rc < 0 && errno == EINTR);
 }
 

@@ -3,6 +3,8 @@
 // dying clients, and no leaked fds or mappings.
 #include <gtest/gtest.h>
 
+#include <poll.h>
+
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -209,6 +211,112 @@ TEST_P(AttachTest, AttachmentSurvivesDeactivateAndActivate) {
   ASSERT_TRUE(sut_->deactivate("e"));
   ASSERT_TRUE(sut_->activate("e"));
   EXPECT_TRUE(a->request(std::as_bytes(std::span("again", 5)), k_wait_ns));
+}
+
+// Whether `fd` becomes readable within `timeout_ms` (the event loop's view of it).
+bool readable(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, timeout_ms) == 1 && (p.revents & (POLLIN | POLLHUP)) != 0;
+}
+
+TEST_P(AttachTest, AnArmedWaitDescriptorWakesAnEventLoopForEachReply) {
+  auto a = sut_->attach("e");
+  ASSERT_TRUE(a) << a.err().what();
+  ASSERT_GE(a->wait_fd(), 0) << "pdcd sends the wake-up socket with every attachment";
+  for (std::uint64_t i = 0; i < 50; ++i) {
+    auto armed = a->arm();
+    ASSERT_TRUE(armed) << armed.err().what();
+    ASSERT_TRUE(*armed) << "nothing to receive yet";
+    EXPECT_FALSE(readable(a->wait_fd(), 0)) << "readable before anything was sent (" << i << ")";
+    ASSERT_TRUE(a->send(std::as_bytes(std::span(&i, 1))));
+    // The loop sleeps in poll(): only the kernel's wake-up can end it (bounded for a failing test).
+    for (int tries = 0;; ++tries) {
+      auto m = a->receive(0);
+      if (m) {
+        std::uint64_t v = 0;
+        std::memcpy(&v, m->payload.data(), sizeof v);
+        EXPECT_EQ(v, i);
+        break;
+      }
+      ASSERT_EQ(m.code(), errc::timeout) << m.err().what();
+      ASSERT_LT(tries, 3) << "woken " << tries << " times without a message";
+      auto again = a->arm();
+      ASSERT_TRUE(again);
+      if (*again) {
+        ASSERT_TRUE(readable(a->wait_fd(), 30'000)) << "no wake-up for reply " << i;
+      }
+    }
+  }
+}
+
+TEST_P(AttachTest, ArmSaysReadyWhenAMessageWaitsAndWakesOnTerminate) {
+  auto a = sut_->attach("e");
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(a->send(std::as_bytes(std::span("x", 1))));
+  ASSERT_TRUE(wait_until([&] {
+    auto armed = a->arm();
+    return armed && !*armed;  // the reply is there: do not sleep
+  }));
+  ASSERT_TRUE(a->receive(0));
+  auto armed = a->arm();
+  ASSERT_TRUE(armed);
+  ASSERT_TRUE(*armed);
+  ASSERT_TRUE(sut_->terminate("e"));
+  ASSERT_TRUE(readable(a->wait_fd(), 30'000)) << "terminate must wake a loop waiting on the attachment";
+  auto after = a->arm();
+  ASSERT_TRUE(after);
+  EXPECT_FALSE(*after) << "the end is something to receive";
+  EXPECT_EQ(a->receive(0).code(), errc::terminated);
+}
+
+TEST(AttachWaitFd, ADaemonKilledUnderAnArmedLoopEndsTheWaitWithPeerGone) {
+  daemon_process daemon{{"--load", "pdc_echo.so"}};
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto c = client::connect(daemon.socket(), "wait-fd-test");
+  ASSERT_TRUE(c);
+  launch_options o;
+  o.kernel_type = "echo";
+  o.kernel_id = "e";
+  ASSERT_TRUE(c->launch(o));
+  ASSERT_TRUE(c->activate("e"));
+  auto a = c->attach("e");
+  ASSERT_TRUE(a);
+  auto armed = a->arm();
+  ASSERT_TRUE(armed);
+  ASSERT_TRUE(*armed);
+  daemon.stop(SIGKILL);
+  ASSERT_TRUE(readable(a->wait_fd(), 30'000)) << "a dead pdcd must wake the loop (its end of the socket closed)";
+  auto after = a->arm();
+  ASSERT_TRUE(after);
+  EXPECT_FALSE(*after);
+  EXPECT_EQ(a->receive(0).code(), errc::peer_gone);
+}
+
+TEST(AttachWaitFd, AnIsolatedKernelHostWakesTheLoopToo) {
+  daemon_process daemon{{"--load", "pdc_echo.so"}};
+  ASSERT_TRUE(daemon.ready()) << daemon.log();
+  auto c = client::connect(daemon.socket(), "wait-fd-test");
+  ASSERT_TRUE(c);
+  launch_options o;
+  o.kernel_type = "echo";
+  o.kernel_id = "iso";
+  o.isolation = kernel_isolation::process;
+  auto launched = c->launch(o);
+  if (!launched && launched.code() == errc::not_supported) GTEST_SKIP() << launched.err().what();
+  ASSERT_TRUE(launched) << launched.err().what();
+  ASSERT_TRUE(c->activate("iso"));
+  auto a = c->attach("iso");
+  ASSERT_TRUE(a) << a.err().what();
+  ASSERT_TRUE(a->request(std::as_bytes(std::span("warm", 4)), k_wait_ns));  // the host serves it
+  for (std::uint64_t i = 0; i < 20; ++i) {
+    auto armed = a->arm();
+    ASSERT_TRUE(armed);
+    ASSERT_TRUE(*armed);
+    ASSERT_TRUE(a->send(std::as_bytes(std::span(&i, 1))));
+    ASSERT_TRUE(readable(a->wait_fd(), 30'000)) << "no wake-up from the kernel host for reply " << i;
+    auto m = a->receive(k_wait_ns);
+    ASSERT_TRUE(m) << m.err().what();
+  }
 }
 
 TEST(AttachIdleSpin, ShortIdleSpinStillServesAndAnAbsurdOneIsRefused) {

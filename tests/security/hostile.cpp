@@ -186,6 +186,7 @@ std::string outcome(const connection::response& r) {
 struct raw_attachment {
   std::uint64_t id = 0;
   int wake_fd = -1;
+  int reply_wake_fd = -1;  // the reply ring's wake-up socket
   std::optional<attachment_client_view> view;
   ring_control* requests = nullptr;
   std::byte* request_data = nullptr;
@@ -201,12 +202,13 @@ connection::response attach_raw(connection& c, const std::string& kernel) {
 raw_attachment attach(connection& c, const std::string& kernel) {
   auto r = attach_raw(c, kernel);
   if (r.code != errc::ok) fail("attach " + kernel + ": " + outcome(r));
-  if (r.fds.size() != 2) fail("attach reply carried " + std::to_string(r.fds.size()) + " descriptors");
+  if (r.fds.size() != 3) fail("attach reply carried " + std::to_string(r.fds.size()) + " descriptors");
   const auto* reply =
       flatbuffers::GetRoot<wire::ServerFrame>(r.frame.data())->body_as_Response()->body_as_AttachReply();
   raw_attachment a;
   a.id = reply->attachment_id();
   a.wake_fd = r.fds[1];
+  a.reply_wake_fd = r.fds[2];
   auto v = attachment_client_view::open(r.fds[0]);
   if (!v) fail("map segment: " + v.err().what());
   a.view.emplace(std::move(v).value());
@@ -284,6 +286,45 @@ void doorbell(const options& o) {
   auto b = attach(c, o.kernel);
   (void)!::write(b.wake_fd, &almost_full, sizeof almost_full);
   say("ready: wake-up descriptors blocking, full, and read");
+  hold();
+}
+
+// The reply ring's wake-up socket, abused: made blocking on our side, written
+// to (pdcd shut its end for reading), never read, and the reply ring marked
+// "waiting on the socket" before every request, so that each reply has pdcd
+// send a byte into a socket nobody drains, until its buffer is full.
+void wake_socket(const options& o) {
+  connection c(o.socket);
+  auto a = attach(c, o.kernel);
+  const int ws = a.reply_wake_fd;
+  if (::fcntl(ws, F_SETFL, ::fcntl(ws, F_GETFL) & ~O_NONBLOCK) != 0) fail("fcntl");
+  const std::vector<char> junk(4096, 'x');
+  const ssize_t wrote = ::send(ws, junk.data(), junk.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  say(std::string("write ") + (wrote < 0 && errno == EPIPE ? "refused" : "accepted"));
+  ring_producer& ring = a.view->requests();
+  ring_consumer& replies = a.view->replies();
+  ring_control* reply_ctl = a.view->seg().control(k_attachment_reply_ring);
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t sent = 0;
+  std::uint64_t replied = 0;
+  constexpr std::uint64_t k_requests = 5000;  // far more than the socket's buffer holds bytes for
+  while (replied < k_requests && until(o.seconds, start)) {
+    reply_ctl->consumer_parked.store(k_parked_socket, std::memory_order_seq_cst);
+    const auto slot = sent < k_requests ? ring.try_reserve(sizeof(envelope) + 8) : write_slot{};
+    if (slot) {
+      const envelope env = make_envelope(++sent, 8, now_ns(), 0, a.id, 0, 0);
+      std::memcpy(slot.bytes.data(), &env, sizeof env);
+      std::memset(slot.bytes.data() + sizeof env, 0x5a, 8);
+      ring.commit();
+      ring_wake(a);
+    }
+    while (replies.try_peek()) {
+      replies.release();
+      ++replied;
+    }
+    replies.flush_release();
+  }
+  say("ready: sent " + std::to_string(sent) + " replied " + std::to_string(replied));
   hold();
 }
 
@@ -582,6 +623,7 @@ int main(int argc, char** argv) {
       {"padding-freeze", padding_freeze},
       {"shed-storm", shed_storm},
       {"doorbell", doorbell},
+      {"wake-socket", wake_socket},
       {"take-over", take_over},
       {"payload-flip", payload_flip},
       {"never-read", never_read},

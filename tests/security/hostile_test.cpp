@@ -252,6 +252,19 @@ TEST_F(HostileTest, ABlockingDrainedWakeUpDescriptorHarmsNoOtherAttachment) {
   expect_clean_exit();
 }
 
+TEST_F(HostileTest, AnUndrainedWakeUpSocketNeverBlocksTheKernelThatWritesIt) {
+  start();
+  hostile h(daemon_->socket(), "wake-socket", "victim", {"--seconds", "60"});
+  ASSERT_TRUE(h.wait_ready()) << h.seen();
+  // What the client wrote into its end reached nobody: pdcd's end is shut for reading.
+  EXPECT_NE(h.seen().find("write refused"), std::string::npos) << h.seen();
+  // Every reply was still made, each with a byte sent (or refused as full)
+  // into a socket nobody read: the kernel went on, and lost nothing.
+  EXPECT_NE(h.seen().find("ready: sent 5000 replied 5000"), std::string::npos) << h.seen();
+  expect_unharmed("victim");
+  expect_clean_exit();
+}
+
 TEST_F(HostileTest, AnotherUserCannotLoadCodeOrTouchOthersKernels) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root: the attacker runs as uid 65534";
   temp_dir marks;

@@ -325,7 +325,7 @@ TEST(ClientAttachFds, DescriptorsWithOtherFramesAreClosed) {
   EXPECT_EQ(open_fd_count(), before);
 }
 
-TEST(ClientAttachFds, AttachReplyWithoutTwoDescriptorsIsProtocolError) {
+TEST(ClientAttachFds, AttachReplyWithTooFewDescriptorsIsProtocolError) {
   fake_daemon daemon;
   std::uint64_t detached = 0;
   script_thread script([&] {
@@ -347,7 +347,8 @@ TEST(ClientAttachFds, AttachReplyWithoutTwoDescriptorsIsProtocolError) {
 
   ASSERT_FALSE(sut.has_value());
   EXPECT_EQ(sut.code(), errc::protocol_error);
-  EXPECT_EQ(sut.err().message, "pdcd's AttachReply carried 1 file descriptors instead of 2 (segment, doorbell)");
+  EXPECT_EQ(sut.err().message,
+            "pdcd's AttachReply carried 1 file descriptors instead of 3 (segment, doorbell, wake-up socket)");
   EXPECT_EQ(detached, k_attachment_id);
   EXPECT_EQ(open_fd_count(), before);
   EXPECT_TRUE(c.connected());

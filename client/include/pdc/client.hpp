@@ -345,6 +345,21 @@ class attachment {
   /// kernel; nothing when none is peeked.
   void release() noexcept;
 
+  /// The descriptor an event loop watches to wait for this attachment
+  /// without a thread (docs/client.md, "Waiting in an event loop"): after
+  /// arm() returned true it becomes readable when a message arrives, the
+  /// kernel ends the attachment, or pdcd goes away. -1 when detached or
+  /// when pdcd sent none. Owned by the attachment; never read it yourself.
+  [[nodiscard]] int wait_fd() const noexcept;
+  /// Prepares a wait on wait_fd(): true when nothing can be received now
+  /// (sleep until wait_fd() is readable, then receive with timeout 0, and
+  /// arm again if that times out); false when a receiving call has
+  /// something to return at once (a message, or the error that ends the
+  /// attachment). Publishes what begin_send reserved. errc::not_supported
+  /// without a wait descriptor; errc::illegal_state while a peeked message
+  /// is not released.
+  result<bool> arm();
+
   /// Sends `payload` and waits up to `timeout_ns` ns (negative: forever) for
   /// the kernel's reply to it; other messages read meanwhile are set aside
   /// (bounded by attach_options::reply_limit) for receive() and poll(). An

@@ -327,6 +327,24 @@ PDC_API int pdc_attachment_peek(pdc_attachment* attachment, int64_t timeout_ns, 
  * to the kernel; PDC_OK and nothing when none is peeked. */
 PDC_API int pdc_attachment_release(pdc_attachment* attachment);
 
+/* ---- Waiting in an event loop (docs/client.md, "Waiting in an event loop") */
+
+/** The descriptor an event loop (epoll, poll, asyncio's add_reader) watches
+ * to wait for `attachment` without a thread: after pdc_attachment_arm
+ * returned PDC_OK it becomes readable when a message arrives, the kernel
+ * ends the attachment or pdcd goes away. Owned by the handle: never read,
+ * write or close it. -1 for NULL, once detached, or when pdcd sent none. */
+PDC_API int pdc_attachment_wait_fd(const pdc_attachment* attachment);
+
+/** Prepares a wait on pdc_attachment_wait_fd: PDC_OK when nothing can be
+ * received now (sleep until the descriptor is readable, then receive with
+ * timeout 0, and arm again if that gives PDC_E_TIMEOUT); 1 when a receiving
+ * call has something to return at once (a message, or the error that ends
+ * the attachment). Publishes what pdc_attachment_begin_send reserved.
+ * PDC_E_NOT_SUPPORTED without a wait descriptor; PDC_E_ILLEGAL_STATE while
+ * a peeked message is not released. */
+PDC_API int pdc_attachment_arm(pdc_attachment* attachment);
+
 /** Detaches: closes the rings and tells pdcd through the client (if it is
  * still open). The handle stays allocated (every later call fails with
  * PDC_E_ILLEGAL_STATE) until pdc_attachment_close. */

@@ -263,7 +263,7 @@ void kernel_host_process::on_message(const host::Message& m) {
 }
 
 void kernel_host_process::on_attach(const host::Attach& a, link_packet& p) {
-  if (!kernel_ || p.fds.size() != 2) return;
+  if (!kernel_ || p.fds.size() < 2 || p.fds.size() > 3) return;
   auto seg = segment::open(p.fds[0].release());
   if (!seg) {
     log(*kernel_, PDC_LOG_ERROR, "attachment " + std::to_string(a.attachment_id()) + ": " + seg.err().what());
@@ -274,8 +274,9 @@ void kernel_host_process::on_attach(const host::Attach& a, link_packet& p) {
     log(*kernel_, PDC_LOG_ERROR, "attachment " + std::to_string(a.attachment_id()) + ": " + view.err().what());
     return;
   }
+  const int reply_wake = p.fds.size() == 3 ? p.fds[2].release() : -1;
   auto src = std::make_shared<attachment_source>(a.attachment_id(), a.session_id(), std::move(view).value(),
-                                                 p.fds[1].release());
+                                                 p.fds[1].release(), reply_wake);
   if (auto r = kernel_->adopt_attachment(std::move(src)); !r) {
     log(*kernel_, PDC_LOG_ERROR, "attachment " + std::to_string(a.attachment_id()) + ": " + r.err().what());
   }
@@ -422,12 +423,15 @@ bool kernel_host_process::reconnect() {
   kernel_->for_each_attachment([&](const attachment_source& src) {
     const int seg = ::fcntl(src.view.seg().fd(), F_DUPFD_CLOEXEC, 0);
     const int wake = ::fcntl(src.wake_fd, F_DUPFD_CLOEXEC, 0);
+    const int reply_wake = src.reply_wake_fd >= 0 ? ::fcntl(src.reply_wake_fd, F_DUPFD_CLOEXEC, 0) : -1;
     flatbuffers::FlatBufferBuilder b(128);
     b.Finish(host::CreateFrame(b, host::Body::Attach, host::CreateAttach(b, src.id, src.session_id).Union()));
-    const int fds[2] = {seg, wake};
-    if (seg < 0 || wake < 0 || link_.send({b.GetBufferPointer(), b.GetSize()}, fds) != errc::ok) sent = false;
-    if (seg >= 0) ::close(seg);
-    if (wake >= 0) ::close(wake);
+    const int fds[3] = {seg, wake, reply_wake};
+    const std::span<const int> passed(fds, reply_wake >= 0 ? 3 : 2);
+    if (seg < 0 || wake < 0 || link_.send({b.GetBufferPointer(), b.GetSize()}, passed) != errc::ok) sent = false;
+    for (const int passed_fd : fds) {
+      if (passed_fd >= 0) ::close(passed_fd);
+    }
   });
   flatbuffers::FlatBufferBuilder b(64);
   if (!sent || send_frame(host::Body::AdoptDone, b, host::CreateAdoptDone(b).Union()) != errc::ok) {

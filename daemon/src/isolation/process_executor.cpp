@@ -692,16 +692,21 @@ void process_executor::flush_outbox() {
 void process_executor::send_attach(const attachment_source& src) {
   const int seg = ::fcntl(src.view.seg().fd(), F_DUPFD_CLOEXEC, 0);
   const int wake = ::fcntl(src.wake_fd, F_DUPFD_CLOEXEC, 0);
-  if (seg < 0 || wake < 0) {
+  // The reply wake-up socket is optional: without it the host wakes event-loop clients by futex only.
+  const int reply_wake = src.reply_wake_fd >= 0 ? ::fcntl(src.reply_wake_fd, F_DUPFD_CLOEXEC, 0) : -1;
+  if (seg < 0 || wake < 0 || (src.reply_wake_fd >= 0 && reply_wake < 0)) {
     if (seg >= 0) ::close(seg);
     if (wake >= 0) ::close(wake);
+    if (reply_wake >= 0) ::close(reply_wake);
     env_.host.log(
         k_, PDC_LOG_ERROR,
         "cannot hand attachment " + std::to_string(src.id) + " to its host: " + std::string(std::strerror(errno)));
     return;
   }
+  std::vector<int> fds{seg, wake};
+  if (reply_wake >= 0) fds.push_back(reply_wake);
   send_packet(frame_of(host::Body::Attach, [&](auto& b) { return host::CreateAttach(b, src.id, src.session_id); }),
-              {seg, wake});
+              std::move(fds));
 }
 
 void process_executor::send_targets() {

@@ -158,10 +158,12 @@ void host_rendezvous::read(const std::shared_ptr<pending>& p) {
       p->a.state = *state;
       p->a.pid = p->peer_pid;  // the kernel says who connected, not the frame
       p->have_adopt = true;
-    } else if (f.body_type() == host::Body::Attach && p->have_adopt && pkt.fds.size() == 2 &&
+    } else if (f.body_type() == host::Body::Attach && p->have_adopt && (pkt.fds.size() == 2 || pkt.fds.size() == 3) &&
                p->a.attachments.size() < k_max_adopted_attachments) {
       const auto* at = f.body_as_Attach();
-      p->a.attachments.push_back({at->attachment_id(), at->session_id(), std::move(pkt.fds[0]), std::move(pkt.fds[1])});
+      adopted_attachment one{at->attachment_id(), at->session_id(), std::move(pkt.fds[0]), std::move(pkt.fds[1]), {}};
+      if (pkt.fds.size() == 3) one.reply_wake = std::move(pkt.fds[2]);
+      p->a.attachments.push_back(std::move(one));
     } else if (f.body_type() == host::Body::AdoptDone && p->have_adopt) {
       conclude(p);
       return;  // what follows on the link is for the kernel's executor

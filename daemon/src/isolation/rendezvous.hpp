@@ -26,6 +26,7 @@ struct adopted_attachment {
   std::uint64_t session_id = 0;
   owned_fd segment;
   owned_fd wake;
+  owned_fd reply_wake;  ///< The reply ring's wake-up socket (may be empty: an older host).
 };
 
 /// What a host asks to be adopted with.

@@ -13,10 +13,15 @@
 namespace pdc::daemon {
 
 struct attachment_source {
-  attachment_source(std::uint64_t attachment_id, std::uint64_t owner_session, attachment_daemon_view v, int wake)
-      : id(attachment_id), session_id(owner_session), view(std::move(v)), wake_fd(wake) {}
+  attachment_source(std::uint64_t attachment_id, std::uint64_t owner_session, attachment_daemon_view v, int wake,
+                    int reply_wake = -1)
+      : id(attachment_id), session_id(owner_session), view(std::move(v)), wake_fd(wake), reply_wake_fd(reply_wake) {
+    // A client waiting in an event loop is woken through this socket.
+    view.replies().set_park_socket(reply_wake_fd);
+  }
   ~attachment_source() {
     if (wake_fd >= 0) ::close(wake_fd);
+    if (reply_wake_fd >= 0) ::close(reply_wake_fd);
   }
   attachment_source(const attachment_source&) = delete;
   attachment_source& operator=(const attachment_source&) = delete;
@@ -29,6 +34,11 @@ struct attachment_source {
   /// client holds a duplicate). The serving agent's doorbell watches it; the
   /// daemon never reads or writes it.
   const int wake_fd;
+  /// The daemon's end of the attachment's wake-up socket pair (-1: none).
+  /// The reply ring's producer sends a byte on it when the client parked
+  /// with k_parked_socket (it waits in an event loop on the other end). Shut
+  /// for reading: what a client writes to its end fails, nothing piles up.
+  const int reply_wake_fd;
   /// Set by the control thread on detach; the agent then lets go of it.
   std::atomic<bool> detached{false};
   /// Agent thread: the client closed its side, or wrote a corrupt ring.

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -257,21 +258,36 @@ result<attach_grant> kernel::attach(std::uint64_t session_id, std::uint64_t requ
     return make_error(errc::system_error,
                       "cannot attach to kernel '" + id() + "': eventfd: " + std::string(std::strerror(errno)));
   }
-  auto src = std::make_shared<attachment_source>(aid, session_id, std::move(view).value(), wake);
+  // The reply ring's wake-up socket pair (docs/ring.md, "Waiting in an event
+  // loop"): [0] stays with the daemon, [1] goes to the client.
+  int pair[2] = {-1, -1};
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, pair) != 0) {
+    const int e = errno;
+    ::close(wake);
+    return make_error(errc::system_error,
+                      "cannot attach to kernel '" + id() + "': socketpair: " + std::string(std::strerror(e)));
+  }
+  ::shutdown(pair[0], SHUT_RD);
+  auto src = std::make_shared<attachment_source>(aid, session_id, std::move(view).value(), wake, pair[0]);
   attach_grant g;
   g.attachment_id = aid;
   g.segment_bytes = src->view.seg().size_bytes();
   g.segment_fd = ::fcntl(src->view.seg().fd(), F_DUPFD_CLOEXEC, 0);
   g.doorbell_fd = ::fcntl(wake, F_DUPFD_CLOEXEC, 0);
+  g.reply_wake_fd = pair[1];
+  const auto close_grant = [&g] {
+    for (const int fd : {g.segment_fd, g.doorbell_fd, g.reply_wake_fd}) {
+      if (fd >= 0) ::close(fd);
+    }
+  };
   if (g.segment_fd < 0 || g.doorbell_fd < 0) {
-    if (g.segment_fd >= 0) ::close(g.segment_fd);
-    if (g.doorbell_fd >= 0) ::close(g.doorbell_fd);
+    const int e = errno;
+    close_grant();
     return make_error(errc::system_error, "cannot attach to kernel '" + id() + "': cannot duplicate its descriptors (" +
-                                              std::strerror(errno) + ")");
+                                              std::strerror(e) + ")");
   }
   if (!exec_->adopt(src)) {
-    ::close(g.segment_fd);
-    ::close(g.doorbell_fd);
+    close_grant();
     return make_error(errc::system_error, "cannot attach to kernel '" + id() +
                                               "': its worker cannot watch one more "
                                               "descriptor (epoll: " +

@@ -39,6 +39,7 @@ struct attach_grant {
   std::uint64_t attachment_id = 0;
   int segment_fd = -1;
   int doorbell_fd = -1;
+  int reply_wake_fd = -1;  ///< The client's end of the wake-up socket pair.
   std::uint64_t segment_bytes = 0;
 };
 

@@ -309,7 +309,7 @@ result<void> registry::adopt_host(adoption a) {
       continue;
     }
     auto src = std::make_shared<attachment_source>(at.attachment_id, at.session_id, std::move(view).value(),
-                                                   at.wake.release());
+                                                   at.wake.release(), at.reply_wake.release());
     if (k->adopt_attachment(std::move(src))) ++served;
   }
   exec->adopted();

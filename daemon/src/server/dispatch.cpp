@@ -315,7 +315,8 @@ void on_attach(registry& reg, request_port& port, const wire::Request& req) {
   port.attached(grant->attachment_id, *k);
   spdlog::info("session {} attached to kernel '{}' (attachment {}, {} bytes)", port.session_id(), (*k)->id(),
                grant->attachment_id, grant->segment_bytes);
-  port.send(codec::attach_reply(req.id(), *grant, (*k)->params()), {grant->segment_fd, grant->doorbell_fd});
+  port.send(codec::attach_reply(req.id(), *grant, (*k)->params()),
+            {grant->segment_fd, grant->doorbell_fd, grant->reply_wake_fd});
 }
 
 void on_detach(registry& /*reg*/, request_port& port, const wire::Request& req) {

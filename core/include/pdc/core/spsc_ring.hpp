@@ -35,7 +35,9 @@ struct ring_control {
   alignas(k_ring_line) std::atomic<std::uint64_t> write_pos;
   /// Bytes ever released by the consumer.
   alignas(k_ring_line) std::atomic<std::uint64_t> read_pos;
-  /// Futex word: 1 while the consumer is parked (or about to), else 0.
+  /// Futex word: k_parked_futex while the consumer is parked (or about to),
+  /// k_parked_socket while it waits in an event loop on its wake-up socket,
+  /// else 0.
   alignas(k_ring_line) std::atomic<std::uint32_t> consumer_parked;
   /// Set once (non-zero: a reason) by the producer side when it will publish no more.
   std::atomic<std::uint32_t> producer_closed;
@@ -44,6 +46,10 @@ struct ring_control {
   /// Set once (non-zero: a reason) by the consumer side when it will read no more.
   std::atomic<std::uint32_t> consumer_closed;
 };
+/// consumer_parked values: parked on the futex word itself, or waiting in an
+/// event loop for a byte on the socket given to ring_producer::set_park_socket.
+inline constexpr std::uint32_t k_parked_futex = 1;
+inline constexpr std::uint32_t k_parked_socket = 2;
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(sizeof(ring_control) == 4 * k_ring_line);
@@ -166,6 +172,11 @@ class ring_producer {
   }
   /// Route consumer wake-ups to an eventfd instead of a futex (for event loops).
   void set_wake_fd(int fd) noexcept { wake_fd_ = fd; }
+  /// A stream socket whose peer a consumer in an event loop watches: a
+  /// consumer parked with k_parked_socket is woken by one byte sent to it
+  /// (MSG_DONTWAIT: never blocks, whatever the peer does); one parked with
+  /// k_parked_futex still by the futex. -1: none (every wake is a futex wake).
+  void set_park_socket(int fd) noexcept { park_socket_ = fd; }
   /// Wakes the consumer if it is parked. For a producer that announced work
   /// through another word of the segment with a seq_cst store (Dekker pair
   /// with the consumer's park, as in commit()).
@@ -193,6 +204,7 @@ class ring_producer {
   std::uint64_t write_local_ = 0;  // reserved so far (>= published write_pos)
   std::uint64_t read_cache_ = 0;   // last read_pos seen
   int wake_fd_ = -1;
+  int park_socket_ = -1;
   ring_view_stats stats_{};
 };
 
@@ -309,9 +321,11 @@ class ring_consumer {
   errc wait_for_data(const idle_strategy& strategy, deadline until) noexcept;
 
   /// Prepares to sleep in an external event loop: marks the consumer parked
-  /// and returns false if data arrived meanwhile (then do not sleep). Pair
-  /// with unpark() after waking. The producer's wake goes to its wake fd.
-  bool prepare_park() noexcept;
+  /// (with `mark`: k_parked_futex, or k_parked_socket when it waits on the
+  /// producer's park socket) and returns false if data arrived meanwhile or
+  /// the producer closed (then do not sleep). Pair with unpark() after
+  /// waking. The producer's wake goes to its wake fd, or its park socket.
+  bool prepare_park(std::uint32_t mark = k_parked_futex) noexcept;
   /// Marks the consumer parked without looking for data: for a consumer that
   /// sleeps on something else too (a closed gate) and takes its own last look
   /// (has_data) afterwards. Pair with unpark().

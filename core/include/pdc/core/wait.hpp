@@ -27,6 +27,9 @@ void futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t expected, std::u
 void futex_wake_all(std::atomic<std::uint32_t>* word) noexcept;
 /// Adds 1 to an eventfd (wakes an event loop polling it).
 void eventfd_signal(int fd) noexcept;
+/// Sends one byte on a stream socket without ever blocking (MSG_DONTWAIT,
+/// MSG_NOSIGNAL): a full buffer already wakes the peer, a gone one is ignored.
+void socket_signal(int fd) noexcept;
 }  // namespace detail
 
 }  // namespace pdc
