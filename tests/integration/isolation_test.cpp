@@ -7,9 +7,12 @@
 #include <dirent.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <fstream>
+#include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "harness.hpp"
@@ -391,6 +394,46 @@ TEST(Isolation, AHostWhosePdcdStoppedCleanlyEndsWithIt) {
   EXPECT_EQ(d.stop(SIGTERM), 0);
 
   EXPECT_TRUE(wait_until([&] { return process_gone(host); }));
+}
+
+// The socket inodes among `pid`'s open descriptors.
+std::set<std::string> socket_inodes(pid_t pid) {
+  std::set<std::string> out;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::array<char, 128> target{};
+    const ssize_t n = ::readlink((dir + "/" + e->d_name).c_str(), target.data(), target.size() - 1);
+    if (n > 0 && std::string_view(target.data(), static_cast<std::size_t>(n)).starts_with("socket:")) {
+      out.emplace(target.data(), static_cast<std::size_t>(n));
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+TEST(Isolation, AHostInheritsNoSocketOfPdcdAndAKilledPdcdIsSeenByItsClients) {
+  daemon_process d{{"--load", "pdc_test_crasher.so"}};
+  ASSERT_TRUE(d.ready()) << d.log();
+  auto admin = connect(d, "admin");  // a session socket open in pdcd before the host starts
+  auto other = connect(d, "other");
+  ASSERT_TRUE(admin.launch(crasher("k", kernel_tier::async)));
+  const int host = admin.status("k")->host_pid;
+  ASSERT_GT(host, 0);
+  // Before any attachment hands it a descriptor, the host shares no socket
+  // with pdcd: not the listening socket, not a session, not a metrics one.
+  const auto ours = socket_inodes(d.pid());
+  ASSERT_FALSE(ours.empty());
+  for (const auto& inode : socket_inodes(host)) EXPECT_EQ(ours.count(inode), 0U) << "the host holds pdcd's " << inode;
+
+  // So a killed pdcd hangs up on its clients even while the host lives on.
+  ::kill(d.pid(), SIGKILL);
+  auto r = other.status("k");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.code(), errc::peer_gone) << r.err().what();
+  ::kill(host, SIGKILL);
 }
 
 // ---- confinement ----------------------------------------------------------------------

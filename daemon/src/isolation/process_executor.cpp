@@ -137,6 +137,12 @@ result<void> process_executor::spawn() {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, theirs.get(), k_host_link_fd);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  // Nothing but stdio and the link crosses into the host, even a descriptor
+  // some library opened without close-on-exec: a session socket left open
+  // there would let the host speak as pdcd and hide pdcd's death from clients.
+  posix_spawn_file_actions_addclosefrom_np(&actions, k_host_link_fd + 1);
+#endif
   std::string kernel_arg = req_.kernel_id;
   std::string link_arg = std::to_string(k_host_link_fd);
   std::string rendezvous_arg = cfg_.rendezvous_path;

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "pdc/core/clock.hpp"
+#include "server/close_on_exec.hpp"
 #include "server/codec.hpp"
 #include "server/session.hpp"
 
@@ -186,6 +187,7 @@ void control_server::accept() {
       });
       return;
     }
+    if (!ec) set_close_on_exec(sock.native_handle());  // asio accepts without it: no host may inherit a session
     if (ec) {
       spdlog::warn("accept failed: {}", ec.message());
     } else if (sessions_.size() >= cfg_.limits.max_sessions) {

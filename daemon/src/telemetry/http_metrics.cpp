@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 
+#include "server/close_on_exec.hpp"
 #include "server/dispatch.hpp"
 
 namespace pdc::daemon {
@@ -256,6 +257,7 @@ void metrics_http_server::accept_tcp() {
   tcp_->async_accept([this](const asio::error_code& ec, asio::ip::tcp::socket s) {
     if (ec == asio::error::operation_aborted || !tcp_) return;
     if (ec) return retry_later(&metrics_http_server::accept_tcp);
+    set_close_on_exec(s.native_handle());
     serve(std::move(s));
     accept_tcp();
   });
@@ -274,6 +276,7 @@ void metrics_http_server::accept_unix() {
   unix_->async_accept([this](const asio::error_code& ec, asio::local::stream_protocol::socket s) {
     if (ec == asio::error::operation_aborted || !unix_) return;
     if (ec) return retry_later(&metrics_http_server::accept_unix);
+    set_close_on_exec(s.native_handle());
     serve(std::move(s));
     accept_unix();
   });
