@@ -555,7 +555,8 @@ class Attachment(_Handle):
                  "_info", "_info_ref", "_opts", "_opts_ref", "_send_fn", "_receive_fn", "_request_fn",
                  "_last_error", "_close_fn", "_detached", "_send_many_fn", "_receive_many_fn", "_peek_fn",
                  "_release_fn", "_begin_send_fn", "_flush_fn", "_poll_fn", "_count", "_count_ref", "_sizes",
-                 "_sizes_cap", "_many_buf", "_many_cap", "_many_view", "_lent", "_slots", "__weakref__")
+                 "_sizes_cap", "_many_buf", "_many_cap", "_many_view", "_lent", "_slots", "_wait_fd_fn", "_arm_fn",
+                 "__weakref__")
 
     def __init__(self, lib: ctypes.CDLL, handle: int, kernel_id: str) -> None:
         self._lib = lib
@@ -574,6 +575,8 @@ class Attachment(_Handle):
         self._begin_send_fn = getattr(lib, "pdc_attachment_begin_send", None)
         self._flush_fn = getattr(lib, "pdc_attachment_flush", None)
         self._poll_fn = getattr(lib, "pdc_attachment_poll", None)
+        self._wait_fd_fn = getattr(lib, "pdc_attachment_wait_fd", None)
+        self._arm_fn = getattr(lib, "pdc_attachment_arm", None)
         self._count = c_size_t()
         self._count_ref = byref(self._count)
         self._sizes = None
@@ -733,6 +736,55 @@ class Attachment(_Handle):
                 continue
             raise self._error(rc)
         return self._view[: size.value].tobytes()
+
+    def _try_receive(self, ns: int) -> Message | None:
+        """receive() with a timeout in nanoseconds that gives None instead of raising
+        QueueTimeoutError (pdc.aio drains with it)."""
+        if self._slots:
+            self._release_slots()
+        size = self._size
+        size.value = self._cap
+        rc = self._receive_fn(self._h, ns, self._buf, self._size_ref, self._info_ref)
+        while rc:
+            if rc == _E_TIMEOUT:
+                return None
+            if rc == _E_TOO_LARGE and size.value > self._cap:
+                self._grow(size.value)
+                size.value = self._cap
+                rc = self._receive_fn(self._h, 0, self._buf, self._size_ref, self._info_ref)
+                continue
+            raise self._error(rc)
+        _, mid, corr, ts, tid, flags, prio, _k = _unpack_info(self._info)
+        return Message(self._view[: size.value].tobytes(), mid, corr, tid, flags, prio, self.kernel_id, ts)
+
+    # -- event loops --------------------------------------------------------------------------
+    def wait_fd(self) -> int:
+        """The descriptor an event loop watches for readability to wait for this attachment
+        (docs/client.md, "Waiting in an event loop"). Owned by the attachment: never read,
+        write or close it. NotSupportedError when pdcd sent none (an older pdcd) or this
+        libpdc lacks the call; KernelStateError once detached."""
+        if self._h is None or self._detached:
+            raise KernelStateError("the attachment is detached")
+        if self._wait_fd_fn is None:
+            raise self._missing("pdc_attachment_wait_fd")
+        fd = self._wait_fd_fn(self._h)
+        if fd < 0:
+            raise NotSupportedError("pdcd sent no wait descriptor with this attachment (an older pdcd)")
+        return fd
+
+    def arm(self) -> bool:
+        """Prepares a wait on wait_fd(): True when nothing can be received now (sleep until
+        the descriptor is readable, then receive with timeout 0, and arm again on a timeout);
+        False when a receiving call has something to return at once (a message, or the error
+        that ends the attachment). Publishes what begin_send reserved."""
+        if self._arm_fn is None:
+            raise self._missing("pdc_attachment_arm")
+        rc = self._arm_fn(self._h)
+        if rc == 0:
+            return True
+        if rc == 1:
+            return False
+        raise self._error(rc)
 
     def receive_into(self, buffer: Any, timeout: float | None = None) -> int:
         """Receives the next message's payload into `buffer` (a writable contiguous bytes-like

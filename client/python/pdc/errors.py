@@ -38,6 +38,7 @@ __all__ = [
     "ERRORS",
     "error_class",
     "make_error",
+    "error_of_reply",
 ]
 
 
@@ -262,3 +263,16 @@ def make_error(code: int, message: str = "") -> PdcError:
         e.code = code
         return e
     return cls(message or cls.name)
+
+
+def error_of_reply(payload: bytes, kernel_id: str = "") -> PdcError:
+    """The error an error reply carries: its text is "<errc name>: <reason>" (the class
+    named, else PluginError), as libpdc maps it for pdc_attachment_request."""
+    text = bytes(payload).decode(errors="replace").replace("\n", " ").replace("\r", " ")
+    if not text:
+        text = f"kernel '{kernel_id}' replied with an error"
+    name, colon, _ = text.partition(":")
+    cls = PluginError
+    if colon:
+        cls = next((c for c in ERRORS.values() if c.name == name), PluginError)
+    return cls(text)
