@@ -3,12 +3,17 @@
 # Layout (GNUInstallDirs): pdcd, pdc-kernel-host (beside pdcd, where pdcd
 # looks for it) and pdcctl in bin; libpdc.so.N in the library folder; headers
 # in include/pdc; the example kernels in lib/pdc/kernels; the unit in
-# lib/systemd/system; the config in <sysconfdir>/pdcd; docs in the doc folder.
+# lib/systemd/system; the config in <sysconfdir>/pdcd; docs in the doc folder;
+# the Python client (package pdc, pure Python) in PDC_INSTALL_PYTHONDIR.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 set(PDC_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/pdc)
 set(PDC_INSTALL_PLUGINDIR lib/pdc/kernels)
+# Debian's folder for pure-Python modules of every python3 version.
+set(PDC_INSTALL_PYTHONDIR lib/python3/dist-packages CACHE STRING "where the Python package pdc is installed")
+install(DIRECTORY client/python/pdc DESTINATION ${PDC_INSTALL_PYTHONDIR} COMPONENT python
+        FILES_MATCHING PATTERN "*.py" PATTERN "__pycache__" EXCLUDE)
 
 install(TARGETS pdcd pdc-kernel-host pdcctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT daemon)
 install(TARGETS pdc_client_shared EXPORT pdcTargets

@@ -1,12 +1,13 @@
 # Debian packages with CPack (docs/install.md, "Debian packages"):
 #   cmake --build build && (cd build && cpack)
-# makes three packages from the install components:
+# makes four packages from the install components:
 #   pdcd        (daemon)   pdcd, pdcctl, pdc-kernel-host, the example kernels,
 #                          the units, sysusers.d and tmpfiles.d entries, the
 #                          config (a conffile), docs and man pages
 #   libpdc0     (runtime)  libpdc.so.0, the C ABI
 #   libpdc-dev  (dev)      headers, libpdc.so, the static C++ client, the
 #                          CMake package and pkg-config files
+#   python3-pdc (python)   the Python client, package pdc (ctypes over libpdc0)
 # Always for prefix /usr, whatever the build's CMAKE_INSTALL_PREFIX: the
 # units and the config are written at install time for the prefix
 # installed to (cmake/pdc_install_configured.cmake).
@@ -21,7 +22,7 @@ add_custom_command(OUTPUT ${PROJECT_BINARY_DIR}/debian/changelog.Debian.gz
                    COMMAND gzip -9nc ${PROJECT_SOURCE_DIR}/deploy/debian/changelog > ${PROJECT_BINARY_DIR}/debian/changelog.Debian.gz
                    DEPENDS ${PROJECT_SOURCE_DIR}/deploy/debian/changelog VERBATIM)
 add_custom_target(pdc_deb_changelog ALL DEPENDS ${PROJECT_BINARY_DIR}/debian/changelog.Debian.gz)
-foreach(pair daemon:pdcd runtime:libpdc0 dev:libpdc-dev)
+foreach(pair daemon:pdcd runtime:libpdc0 dev:libpdc-dev python:python3-pdc)
   string(REPLACE ":" ";" pair "${pair}")
   list(GET pair 0 component)
   list(GET pair 1 package)
@@ -40,7 +41,7 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGE_DIRECTORY ${PROJECT_BINARY_DIR}/packages)
-set(CPACK_COMPONENTS_ALL daemon runtime dev)
+set(CPACK_COMPONENTS_ALL daemon runtime dev python)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_RELEASE ${PDC_DEB_RELEASE})
@@ -92,5 +93,19 @@ set(CPACK_DEBIAN_DEV_DESCRIPTION "pdc ring-kernel actor runtime: development fil
 The headers and libraries to build pdc clients (C, and C++ with the static
 client library) and kernel plugins, with a CMake package (find_package(pdc),
 pdc_add_plugin()) and pkg-config files (pdc, pdc-plugin).")
+
+set(CPACK_DEBIAN_PYTHON_PACKAGE_NAME python3-pdc)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_SECTION python)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_ARCHITECTURE all)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_SHLIBDEPS OFF)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_DEPENDS "python3 (>= 3.10)")
+set(CPACK_DEBIAN_PYTHON_PACKAGE_SUGGESTS "python3-numpy")
+set(CPACK_COMPONENT_PYTHON_DEPENDS runtime)
+set(CPACK_DEBIAN_PYTHON_DESCRIPTION "pdc ring-kernel actor runtime: Python client
+The Python package pdc reaches the pdc daemon (pdcd) from Python: a
+synchronous API (connect, launch, attach, request, batches, zero-copy views,
+numpy arrays) and an asyncio one (pdc.aio, with a Runtime named after the
+seed library's RingKernelRuntime), with one exception class per error. It
+binds libpdc0's C ABI through ctypes and needs nothing else.")
 
 include(CPack)

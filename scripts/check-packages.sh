@@ -53,13 +53,20 @@ cmake --build "$build" >/dev/null
 rm -rf "$build/packages"
 (cd "$build" && cpack >"$work/cpack.log" 2>&1) || { cat "$work/cpack.log"; fail "cpack"; }
 debs=("$build"/packages/*.deb)
-[ ${#debs[@]} -eq 3 ] || fail "cpack made ${#debs[@]} packages, wanted 3 (pdcd, libpdc0, libpdc-dev)"
-for p in pdcd libpdc0 libpdc-dev; do
+[ ${#debs[@]} -eq 4 ] || fail "cpack made ${#debs[@]} packages, wanted 4 (pdcd, libpdc0, libpdc-dev, python3-pdc)"
+for p in pdcd libpdc0 libpdc-dev python3-pdc; do
   ls "$build/packages/${p}_"*.deb >/dev/null 2>&1 || fail "no $p package"
 done
 contents=$(dpkg-deb -c "$build"/packages/libpdc0_*.deb)
 grep -q 'usr/lib/[^/]*-linux-gnu/libpdc.so.0 ' <<<"$contents" ||
   fail "libpdc0 does not hold libpdc.so.0 in the multiarch library folder"
+pycontents=$(dpkg-deb -c "$build"/packages/python3-pdc_*_all.deb)
+for m in __init__ aio client _capi errors message; do
+  grep -q "usr/lib/python3/dist-packages/pdc/$m.py\$" <<<"$pycontents" || fail "python3-pdc lacks pdc/$m.py"
+done
+if grep -q '__pycache__\|\.pyc' <<<"$pycontents"; then fail "python3-pdc ships byte code"; fi
+dpkg-deb -f "$build"/packages/python3-pdc_*_all.deb Depends | grep -q 'libpdc0 (= ' ||
+  fail "python3-pdc does not depend on its libpdc0"
 conffiles=$(dpkg-deb -I "$build"/packages/pdcd_*.deb conffiles)
 grep -qx /etc/pdcd/pdcd.toml <<<"$conffiles" ||
   fail "/etc/pdcd/pdcd.toml is not a conffile of pdcd"
@@ -149,6 +156,25 @@ case "$got" in 42*) ;; *) fail "double answered '$got'" ;; esac
 if out=$(as mallory pdcctl list 2>&1); then fail "a user outside group pdcd could use the socket: $out"; fi
 echo "$out" | grep -qi "permission denied" || fail "mallory's refusal does not say why: $out"
 echo "check-packages: alice's pdcctl list: $(grep -c . <<<"$list") lines; mallory is refused: $out"
+echo "== check-packages: the Python client as alice (python3-pdc, libpdc0 found by the loader) =="
+got=$(as alice python3 - 2>&1 <<'EOF'
+import asyncio, pdc, pdc.aio
+with pdc.connect("/run/pdcd/pdcd.sock") as c:
+    with c.attach("echo") as att:
+        assert att.request(b"from python", timeout=5.0) == b"from python"
+        async def main():
+            a = pdc.aio.Attachment(att)
+            return await a.request(b"from asyncio", 5.0)
+        print(asyncio.run(main()).decode())
+    try:
+        c.launch("double", "nope")
+    except pdc.PermissionDeniedError as e:
+        print("refused:", e)
+EOF
+) || fail "the Python client as alice: $got"
+grep -q '^from asyncio$' <<<"$got" || fail "the Python client got '$got'"
+grep -q '^refused: .*may not launch' <<<"$got" || fail "the Python client's refused launch: '$got'"
+echo "check-packages: python3-pdc as alice: $(tr '\n' ' ' <<<"$got")"
 man_page=$(in_root sh -c 'ls /usr/share/man/man8/pdcd.8.gz /usr/share/man/man1/pdcctl.1.gz' | wc -l)
 [ "$man_page" -eq 2 ] || fail "man pages not installed"
 
@@ -173,9 +199,9 @@ echo "== check-packages: SIGTERM, then purge =="
 kill -TERM "$pid"
 wait "$pid" || fail "pdcd exited $? on SIGTERM"
 pid=
-in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq pdcd libpdc-dev libpdc0 >>"$work/apt.log" 2>&1 ||
+in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq pdcd libpdc-dev python3-pdc libpdc0 >>"$work/apt.log" 2>&1 ||
   { cat "$work/apt.log"; fail "purging the packages"; }
-for f in /usr/bin/pdcd /etc/pdcd/pdcd.toml /usr/lib/x86_64-linux-gnu/libpdc.so.0; do
+for f in /usr/bin/pdcd /etc/pdcd/pdcd.toml /usr/lib/x86_64-linux-gnu/libpdc.so.0 /usr/lib/python3/dist-packages/pdc; do
   [ ! -e "$root$f" ] || fail "$f is still there after purge"
 done
-echo "check-packages: pdcd, libpdc0 and libpdc-dev made, lintian-clean, installed into a Debian 12 root, served pdcctl and the examples as user pdcd, purged"
+echo "check-packages: pdcd, libpdc0, libpdc-dev and python3-pdc made, lintian-clean, installed into a Debian 12 root, served pdcctl and the examples as user pdcd, purged"

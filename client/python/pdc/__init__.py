@@ -2,7 +2,7 @@
 
     import pdc
     with pdc.connect() as client:
-        client.load_plugin("libpdc_kernel_echo.so")
+        client.load_plugin("pdc_echo.so")
         client.launch("echo", "e1", tier="spin")
         client.activate("e1")
         with client.attach("e1") as att:
