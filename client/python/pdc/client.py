@@ -146,6 +146,17 @@ class _Handle:
 
     __slots__ = ()
 
+    def _error_of(self, rc: int, closed: str) -> PdcError:
+        """The exception for a failed call: the handle's last error text (else libpdc's text for
+        the code), as the class of its errc; KernelStateError(`closed`) once the handle is gone."""
+        if self._h is None:
+            return KernelStateError(closed)
+        raw = self._last_error(self._h)
+        msg = raw.decode(errors="replace") if raw else ""
+        if not msg:
+            msg = self._lib.pdc_strerror(rc).decode(errors="replace")
+        return make_error(rc, msg)
+
     def _init_scratch(self, buffer_bytes: int) -> None:
         self._cap = max(int(buffer_bytes), 1)
         self._buf = ctypes.create_string_buffer(self._cap)
@@ -229,13 +240,7 @@ class Client(_Handle):
 
     # -- errors ---------------------------------------------------------------------------------
     def _error(self, rc: int) -> PdcError:
-        if self._h is None:
-            return KernelStateError("the client is closed")
-        raw = self._last_error(self._h)
-        msg = raw.decode(errors="replace") if raw else ""
-        if not msg:
-            msg = self._lib.pdc_strerror(rc).decode(errors="replace")
-        return make_error(rc, msg)
+        return self._error_of(rc, "the client is closed")
 
     def _check(self, rc: int) -> None:
         if rc:
@@ -656,13 +661,7 @@ class Attachment(_Handle):
 
     # -- errors and properties ------------------------------------------------------------------
     def _error(self, rc: int) -> PdcError:
-        if self._h is None:
-            return KernelStateError("the attachment is closed")
-        raw = self._last_error(self._h)
-        msg = raw.decode(errors="replace") if raw else ""
-        if not msg:
-            msg = self._lib.pdc_strerror(rc).decode(errors="replace")
-        return make_error(rc, msg)
+        return self._error_of(rc, "the attachment is closed")
 
     def _missing(self, what: str) -> NotSupportedError:
         return NotSupportedError(f"this libpdc ({_capi.loaded_path()}) has no {what}")
