@@ -43,6 +43,11 @@ void run_tiers(report& out, const bench_options& opt, const std::string& kernels
 /// the first good reply, and a neighbour's round trip while a kernel crash-loops.
 void run_isolation(report& out, const bench_options& opt, const std::string& kernels_dir);
 
+/// `nats`: the bare NATS anchors of the cluster rows, against a nats-server
+/// (`nats_server_binary`) it starts on loopback: request/reply between two
+/// processes, batched publishing, JetStream asynchronous publishing.
+void run_nats(report& out, const bench_options& opt, const std::string& nats_server_binary);
+
 // Over an attachment to `kernel`: round trips of 64 bytes (the first tenth is
 // warm-up), and a one-way stream of `count` in batches ended by a probe
 // (sink kernel) in messages per second (bench/tiers_bench.cpp).

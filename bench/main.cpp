@@ -31,6 +31,12 @@ int main(int argc, char** argv) {
       "isolation", "Process-isolated kernels vs the same in pdcd; crash-to-reply time; a neighbour under a crash loop");
   isolation->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_echo.so and pdc_sink.so");
 #endif
+#ifdef PDC_BENCH_WITH_NATS
+  std::string nats_server = "nats-server";
+  auto* nats =
+      app.add_subcommand("nats", "The bare NATS anchors of the cluster rows (request/reply, publish, JetStream)");
+  nats->add_option("--nats-server", nats_server, "The nats-server executable");
+#endif
   for (auto* sub : app.get_subcommands({})) sub->fallthrough();
   CLI11_PARSE(app, argc, argv);
   if (pin.size() == 2) {
@@ -44,6 +50,9 @@ int main(int argc, char** argv) {
   if (socket->parsed()) pdc::bench::run_socket(out, opt.scale, kernels_dir);
   if (tiers->parsed()) pdc::bench::run_tiers(out, opt, kernels_dir);
   if (isolation->parsed()) pdc::bench::run_isolation(out, opt, kernels_dir);
+#endif
+#ifdef PDC_BENCH_WITH_NATS
+  if (nats->parsed()) pdc::bench::run_nats(out, opt, nats_server);
 #endif
   out.compute_ratios();
   if (json) {

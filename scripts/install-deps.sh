@@ -28,6 +28,9 @@ packages=(
   libclang-rt-14-dev libfuzzer-14-dev
   # Optional rows of pdc-bench tiers: Eclipse iceoryx, the peer pdc is measured against.
   libiceoryx-posh-dev iceoryx
+  # Several hosts (docs/cluster.md): the NATS C client, and nats-server for
+  # the loopback cluster of the tests and pdc-bench nats.
+  libnats-dev nats-server
 )
 
 missing=()
