@@ -1,0 +1,151 @@
+// A NATS cluster on loopback for the tests of several hosts (docs/cluster.md):
+// `n` nats-server processes routed to each other, each with JetStream in its
+// own store folder, started and stopped by pid. Ports are picked free at
+// start; every wait is bounded.
+#pragma once
+
+#include <nats/nats.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace pdc::test {
+
+// True once `done()` holds, polled every 10 ms for at most `timeout`.
+inline bool eventually(const std::function<bool()>& done,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(20'000)) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+// A loopback TCP port that was free a moment ago.
+inline int free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    throw std::runtime_error("no free loopback port");
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+class nats_cluster {
+ public:
+  explicit nats_cluster(int n, std::string binary = "nats-server") : binary_(std::move(binary)) {
+    char tmpl[] = "/tmp/pdc-nats-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = tmpl;
+    for (int i = 0; i < n; ++i) servers_.push_back({free_loopback_port(), free_loopback_port(), -1});
+    for (int i = 0; i < n; ++i) start(i);
+  }
+  nats_cluster(const nats_cluster&) = delete;
+  nats_cluster& operator=(const nats_cluster&) = delete;
+  ~nats_cluster() {
+    for (std::size_t i = 0; i < servers_.size(); ++i) kill(static_cast<int>(i), SIGTERM);
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  [[nodiscard]] int size() const { return static_cast<int>(servers_.size()); }
+  [[nodiscard]] std::string url(int i) const {
+    return "nats://127.0.0.1:" + std::to_string(servers_[static_cast<std::size_t>(i)].client_port);
+  }
+  // Every server's URL (what a client that should fail over is given).
+  [[nodiscard]] std::vector<std::string> urls() const {
+    std::vector<std::string> out;
+    for (int i = 0; i < size(); ++i) out.push_back(url(i));
+    return out;
+  }
+  [[nodiscard]] pid_t pid(int i) const { return servers_[static_cast<std::size_t>(i)].pid; }
+  [[nodiscard]] std::string log(int i) const { return dir_ + "/n" + std::to_string(i) + ".log"; }
+
+  // Signals server i and reaps it (SIGKILL: the process dies without a word).
+  void kill(int i, int sig = SIGKILL) {
+    auto& s = servers_[static_cast<std::size_t>(i)];
+    if (s.pid <= 0) return;
+    ::kill(s.pid, sig);
+    ::waitpid(s.pid, nullptr, 0);
+    s.pid = -1;
+  }
+
+  // Starts server i (again, after kill: same ports, same store).
+  void start(int i) {
+    auto& s = servers_[static_cast<std::size_t>(i)];
+    const std::string name = "n" + std::to_string(i);
+    std::vector<std::string> args{binary_,
+                                  "-a",
+                                  "127.0.0.1",
+                                  "-p",
+                                  std::to_string(s.client_port),
+                                  "-n",
+                                  name,
+                                  "-js",
+                                  "-sd",
+                                  dir_ + "/" + name,
+                                  "-l",
+                                  log(i),
+                                  "--cluster_name",
+                                  "pdc-test",
+                                  "-cluster",
+                                  "nats://127.0.0.1:" + std::to_string(s.route_port)};
+    std::string routes;
+    for (std::size_t j = 0; j < servers_.size(); ++j) {
+      if (j == static_cast<std::size_t>(i)) continue;
+      routes += (routes.empty() ? "" : ",") + std::string("nats://127.0.0.1:") + std::to_string(servers_[j].route_port);
+    }
+    if (!routes.empty()) {
+      args.emplace_back("-routes");
+      args.push_back(routes);
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    s.pid = ::fork();
+    if (s.pid == 0) {
+      ::execvp(argv[0], argv.data());
+      std::_Exit(127);
+    }
+    if (s.pid < 0) throw std::runtime_error("fork failed");
+  }
+
+  // Waits until server i accepts clients (bounded); false if it exited or never did.
+  [[nodiscard]] bool ready(int i) const {
+    return eventually([&] {
+      natsConnection* nc = nullptr;
+      if (natsConnection_ConnectTo(&nc, url(i).c_str()) != NATS_OK) return false;
+      natsConnection_Destroy(nc);
+      return true;
+    });
+  }
+
+ private:
+  struct server {
+    int client_port;
+    int route_port;
+    pid_t pid;
+  };
+  std::string binary_;
+  std::string dir_;
+  std::vector<server> servers_;
+};
+
+}  // namespace pdc::test
