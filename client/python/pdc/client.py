@@ -696,21 +696,10 @@ class Attachment(_Handle):
         """The next message from the kernel, waiting up to `timeout` seconds (None: forever; 0:
         only what is there). QueueTimeoutError if none came; TerminatedError once the kernel was
         terminated; PeerGoneError / DaemonStoppingError once pdcd is gone / stopping."""
-        ns = -1 if timeout is None else _timeout_ns(timeout)
-        if self._slots:
-            self._release_slots()
-        size = self._size
-        size.value = self._cap
-        rc = self._receive_fn(self._h, ns, self._buf, self._size_ref, self._info_ref)
-        while rc:
-            if rc == _E_TOO_LARGE and size.value > self._cap:
-                self._grow(size.value)
-                size.value = self._cap
-                rc = self._receive_fn(self._h, 0, self._buf, self._size_ref, self._info_ref)
-                continue
-            raise self._error(rc)
-        _, mid, corr, ts, tid, flags, prio, _k = _unpack_info(self._info)
-        return Message(self._view[: size.value].tobytes(), mid, corr, tid, flags, prio, self.kernel_id, ts)
+        m = self._try_receive(-1 if timeout is None else _timeout_ns(timeout))
+        if m is None:
+            raise self._error(_E_TIMEOUT)
+        return m
 
     def request(self, data: Any, timeout: float | None = None, *, type_id: int = 0,
                 priority: int = _DEFAULT_PRIORITY) -> bytes:
