@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <optional>
 #include <utility>
 
 #include "attachment_open.hpp"
@@ -103,6 +104,9 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
 
   std::shared_ptr<detail::session> session;  // replaced by a reconnection
   std::string path;                          // empty: adopted, cannot reconnect
+  // The user the first pdcd ran as: a reconnection accepts no other, so a
+  // process that binds the path after pdcd died cannot pose as it.
+  std::optional<unsigned> pdcd_uid;
   connect_options options;
   std::uint64_t session_id = 0;
   std::uint64_t sessions = 1;
@@ -195,6 +199,16 @@ result<void> client::impl::ready(deadline dl) {
 result<void> client::impl::reconnect_once() {
   auto fd = detail::connect_seqpacket(path);
   if (!fd) return std::move(fd).err();
+  if (pdcd_uid) {
+    auto uid = detail::peer_uid(*fd);
+    if (!uid || *uid != *pdcd_uid) {
+      ::close(*fd);
+      if (!uid) return std::move(uid).err();
+      return make_error(errc::permission_denied, "the process now listening at " + path + " runs as uid " +
+                                                     std::to_string(*uid) + ", not uid " + std::to_string(*pdcd_uid) +
+                                                     " of the pdcd this client connected to; not reconnecting to it");
+    }
+  }
   auto old = std::exchange(session, std::make_shared<detail::session>(*fd));
   auto said = hello();
   if (!said) {
@@ -268,7 +282,9 @@ result<client> client::connect(std::string_view socket_path, const connect_optio
   const std::string path = resolve_client_socket_path(socket_path);
   auto fd = detail::connect_seqpacket(path);
   if (!fd) return std::move(fd).err();
+  auto uid = detail::peer_uid(*fd);
   auto p = std::make_shared<impl>(*fd, path, options);
+  if (uid) p->pdcd_uid = *uid;
   auto said = p->hello();
   if (!said) {
     auto e = std::move(said).err();

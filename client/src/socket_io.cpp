@@ -66,6 +66,15 @@ result<int> connect_seqpacket(const std::string& path) {
   }
 }
 
+result<unsigned> peer_uid(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    return make_error(errc::system_error, "getsockopt(SO_PEERCRED): " + errno_text(errno));
+  }
+  return static_cast<unsigned>(cred.uid);
+}
+
 result<short> wait_fd(int fd, short events, deadline dl) {
   for (;;) {
     pollfd p{fd, events, 0};

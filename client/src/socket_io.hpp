@@ -15,6 +15,9 @@ std::string errno_text(int err);
 /// message names the path and the reason, with a hint when nobody listens there.
 result<int> connect_seqpacket(const std::string& path);
 
+/// The user id of the process at the other end of the Unix socket `fd` (SO_PEERCRED).
+result<unsigned> peer_uid(int fd);
+
 /// Waits until `fd` reports one of `events` (poll flags) or `dl` passes; returns
 /// revents, errc::timeout when the deadline passed, errc::system_error on poll failure.
 result<short> wait_fd(int fd, short events, deadline dl);

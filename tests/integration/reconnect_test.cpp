@@ -3,10 +3,20 @@
 // subscriptions renewed, attachments attached again) and pdcctl recv --follow.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
@@ -160,6 +170,74 @@ TEST(Reconnect, FailsFastWhileDisconnectedThenReconnectsWhenPdcdIsBack) {
   ASSERT_EQ(events.size(), 2U);
   EXPECT_EQ(events[1].change, connection_change::reconnected);
   EXPECT_GE(events[1].attempts, 1U);
+}
+
+// A process of another user that binds pdcd's path once pdcd is gone; it
+// accepts and holds whatever connects until it is killed.
+pid_t impostor_at(const std::string& path, uid_t uid) {
+  int ready[2];
+  if (::pipe(ready) != 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(ready[0]);
+    if (::setgid(uid) != 0 || ::setuid(uid) != 0) std::_Exit(3);
+    ::unlink(path.c_str());  // the dead pdcd's socket file
+    const int fd = ::socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, path.data(), path.size());
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 8) != 0) std::_Exit(4);
+    (void)!::write(ready[1], "r", 1);
+    std::vector<int> held;
+    for (;;) held.push_back(::accept(fd, nullptr, nullptr));
+  }
+  ::close(ready[1]);
+  char c = 0;
+  const bool up = pid > 0 && ::read(ready[0], &c, 1) == 1;
+  ::close(ready[0]);
+  if (!up && pid > 0) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    return -1;
+  }
+  return pid;
+}
+
+TEST(Reconnect, ProcessOfAnotherUserAtThePathIsNotTakenForPdcd) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root, to run the impostor as another user";
+  restartable r;
+  const std::string folder = std::filesystem::path(r.socket()).parent_path().string();
+  auto d = r.start();
+  ASSERT_TRUE(d->ready()) << d->log();
+  auto c = client::connect(r.socket(), reconnecting(false, nullptr));
+  ASSERT_TRUE(c) << c.err().what();
+  // pdcd refuses to start in a folder others may write, but cannot stop one
+  // being opened up later; then anyone may bind its path once it is gone.
+  ASSERT_EQ(::chmod(folder.c_str(), 0777), 0);
+  d->stop(SIGKILL);
+  const pid_t impostor = impostor_at(r.socket(), 65534);
+  ASSERT_GT(impostor, 0) << "the impostor could not bind " << r.socket();
+
+  // Each attempt reaches the impostor, sees its user, and refuses it.
+  for (int i = 0; i < 3; ++i) {
+    auto down = c->status("e");
+    ASSERT_FALSE(down);
+    EXPECT_EQ(down.code(), errc::peer_gone);
+    EXPECT_NE(down.err().what().find("runs as uid 65534, not uid 0 of the pdcd this client connected to"),
+              std::string::npos)
+        << down.err().what();
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));  // past the back-off: another attempt
+  }
+  EXPECT_FALSE(c->connected());
+
+  ::kill(impostor, SIGKILL);
+  ::waitpid(impostor, nullptr, 0);
+  ::unlink(r.socket().c_str());
+  ASSERT_EQ(::chmod(folder.c_str(), 0700), 0);
+  auto next = r.start();
+  ASSERT_TRUE(next->ready()) << next->log();
+  ASSERT_TRUE(wait_until([&] { return c->status("e").has_value(); })) << "no reconnection to the real pdcd";
+  EXPECT_EQ(c->sessions(), 2U);
 }
 
 TEST(Reconnect, WaitsForPdcdRenewsSubscriptionsAndReattaches) {
