@@ -227,7 +227,13 @@ TEST_P(AttachTest, AnArmedWaitDescriptorWakesAnEventLoopForEachReply) {
     auto armed = a->arm();
     ASSERT_TRUE(armed) << armed.err().what();
     ASSERT_TRUE(*armed) << "nothing to receive yet";
-    EXPECT_FALSE(readable(a->wait_fd(), 0)) << "readable before anything was sent (" << i << ")";
+    // Before the first request nothing can wake it. Later, the byte for reply
+    // i-1 may still be on its way (the producer sends it after committing the
+    // record this loop already took), so a wake-up may come early: spurious,
+    // as docs/ring.md allows; the bounded tries below still hold.
+    if (i == 0) {
+      EXPECT_FALSE(readable(a->wait_fd(), 0)) << "readable before anything was sent";
+    }
     ASSERT_TRUE(a->send(std::as_bytes(std::span(&i, 1))));
     // The loop sleeps in poll(): only the kernel's wake-up can end it (bounded for a failing test).
     for (int tries = 0;; ++tries) {
