@@ -138,7 +138,8 @@ class Attachment:
     async def _wait(self, fut: asyncio.Future, timeout: float | None, mid: int | None) -> Message:
         timer = None
         if timeout is not None:
-            timer = self._loop.call_later(max(0.0, timeout), self._expire, fut, timeout)
+            what = "message" if mid is None else "reply"
+            timer = self._loop.call_later(max(0.0, timeout), self._expire, fut, timeout, what)
         try:
             return await fut
         except BaseException:
@@ -148,9 +149,8 @@ class Attachment:
             if timer is not None:
                 timer.cancel()
 
-    def _expire(self, fut: asyncio.Future, timeout: float) -> None:
+    def _expire(self, fut: asyncio.Future, timeout: float, what: str) -> None:
         if not fut.done():
-            what = "reply" if fut in self._pending.values() else "message"
             fut.set_exception(QueueTimeoutError(
                 f"no {what} from kernel '{self.kernel_id}' within {timeout:g} s"))
 
