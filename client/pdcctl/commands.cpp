@@ -110,6 +110,8 @@ void command_set::add_lifecycle_commands(CLI::App& app) {
                      "Process isolation: the host's CPU-time limit, s (past it the host is restarted; 0: none)");
   launch->add_option("--max-open-files", launch_.max_open_files,
                      "Process isolation: the host's open-file limit (0: none)");
+  launch->add_flag("--export", launch_.exported,
+                   "Reachable from other nodes of the cluster as NODE/ID (pdcd must be a node; docs/cluster.md)");
   launch->add_flag("--seccomp", launch_.seccomp,
                    "Process isolation: filter the host's system calls (exec, ptrace, mount... end it)");
   launch->add_option("--max-message", launch_.max_message_bytes, "Largest payload, bytes (0: daemon default)");
@@ -168,7 +170,7 @@ void command_set::add_query_commands(CLI::App& app) {
 
 void command_set::add_message_commands(CLI::App& app) {
   auto* send = leaf(app, "send", "Send a message to a kernel", which::send);
-  send->add_option("id", kernel_id_, "Kernel id")->required();
+  send->add_option("id", kernel_id_, "Kernel id, or NODE/ID: a kernel another node of the cluster exports")->required();
   auto* payload = send->add_option_group("payload", "Exactly one payload source");
   data_opt_ = payload->add_option("--data", data_text_, "Payload text (UTF-8 bytes)");
   file_opt_ = payload->add_option("--file", data_file_, "Payload read from a file");

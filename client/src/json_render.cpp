@@ -51,7 +51,8 @@ void write_json(json_writer& w, const kernel_info& k) {
       .field("max_address_space_mb", k.max_address_space_mb)
       .field("max_cpu_seconds", k.max_cpu_seconds)
       .field("max_open_files", k.max_open_files)
-      .field("seccomp", k.seccomp);
+      .field("seccomp", k.seccomp)
+      .field("exported", k.exported);
   w.key("access").begin_array();
   for (const auto& e : k.access) w.string(e);
   w.end_array();

@@ -72,6 +72,7 @@ result<kernel_info> to_kernel_info(const wire::KernelInfo& in) {
   out.max_cpu_seconds = in.max_cpu_seconds();
   out.max_open_files = in.max_open_files();
   out.seccomp = in.seccomp();
+  out.exported = in.exported();
   if (const auto* access = in.access()) {
     for (const auto* e : *access) out.access.push_back(str(e));
   }

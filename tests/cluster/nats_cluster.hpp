@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
@@ -50,10 +51,20 @@ inline int free_loopback_port() {
 
 class nats_cluster {
  public:
-  explicit nats_cluster(int n, std::string binary = "nats-server") : binary_(std::move(binary)) {
+  /// `config`: a nats-server configuration every server reads (-c), e.g. an
+  /// authorization block; the command line adds ports, routes and JetStream.
+  explicit nats_cluster(int n, const std::string& config = {}, std::string binary = "nats-server")
+      : binary_(std::move(binary)) {
     char tmpl[] = "/tmp/pdc-nats-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
+    if (!config.empty()) {
+      config_ = dir_ + "/server.conf";
+      std::FILE* f = std::fopen(config_.c_str(), "w");
+      if (f == nullptr) throw std::runtime_error("cannot write " + config_);
+      std::fputs(config.c_str(), f);
+      std::fclose(f);
+    }
     for (int i = 0; i < n; ++i) servers_.push_back({free_loopback_port(), free_loopback_port(), -1});
     for (int i = 0; i < n; ++i) start(i);
   }
@@ -91,22 +102,14 @@ class nats_cluster {
   void start(int i) {
     auto& s = servers_[static_cast<std::size_t>(i)];
     const std::string name = "n" + std::to_string(i);
-    std::vector<std::string> args{binary_,
-                                  "-a",
-                                  "127.0.0.1",
-                                  "-p",
-                                  std::to_string(s.client_port),
-                                  "-n",
-                                  name,
-                                  "-js",
-                                  "-sd",
-                                  dir_ + "/" + name,
-                                  "-l",
-                                  log(i),
-                                  "--cluster_name",
-                                  "pdc-test",
-                                  "-cluster",
-                                  "nats://127.0.0.1:" + std::to_string(s.route_port)};
+    std::vector<std::string> args{binary_};
+    if (!config_.empty()) {
+      args.emplace_back("-c");
+      args.push_back(config_);
+    }
+    args.insert(args.end(), {"-a", "127.0.0.1", "-p", std::to_string(s.client_port), "-n", name, "-js", "-sd",
+                             dir_ + "/" + name, "-l", log(i), "--cluster_name", "pdc-test", "-cluster",
+                             "nats://127.0.0.1:" + std::to_string(s.route_port)});
     std::string routes;
     for (std::size_t j = 0; j < servers_.size(); ++j) {
       if (j == static_cast<std::size_t>(i)) continue;
@@ -127,13 +130,20 @@ class nats_cluster {
     if (s.pid < 0) throw std::runtime_error("fork failed");
   }
 
-  // Waits until server i accepts clients (bounded); false if it exited or never did.
-  [[nodiscard]] bool ready(int i) const {
+  // Waits until server i accepts clients (bounded); false if it exited or
+  // never did. With an authorization config, give a user that may connect.
+  [[nodiscard]] bool ready(int i, const std::string& user = {}, const std::string& password = {}) const {
     return eventually([&] {
+      natsOptions* o = nullptr;
+      if (natsOptions_Create(&o) != NATS_OK) return false;
       natsConnection* nc = nullptr;
-      if (natsConnection_ConnectTo(&nc, url(i).c_str()) != NATS_OK) return false;
+      const std::string u = url(i);
+      bool up = natsOptions_SetURL(o, u.c_str()) == NATS_OK &&
+                (user.empty() || natsOptions_SetUserInfo(o, user.c_str(), password.c_str()) == NATS_OK) &&
+                natsConnection_Connect(&nc, o) == NATS_OK;
       natsConnection_Destroy(nc);
-      return true;
+      natsOptions_Destroy(o);
+      return up;
     });
   }
 
@@ -145,6 +155,7 @@ class nats_cluster {
   };
   std::string binary_;
   std::string dir_;
+  std::string config_;
   std::vector<server> servers_;
 };
 

@@ -77,7 +77,8 @@ struct kernel_info {
   std::uint32_t max_address_space_mb = 0;  ///< Process isolation: its host's bounds (0: none).
   std::uint32_t max_cpu_seconds = 0;
   std::uint32_t max_open_files = 0;
-  bool seccomp = false;  ///< Process isolation: its host's system calls are filtered.
+  bool seccomp = false;   ///< Process isolation: its host's system calls are filtered.
+  bool exported = false;  ///< Reachable from other nodes of the cluster as node/kernel_id.
 };
 
 /// A loaded plugin (wire PluginInfo).
@@ -133,6 +134,9 @@ struct launch_options {
   std::uint32_t max_cpu_seconds = 0;
   std::uint32_t max_open_files = 0;
   bool seccomp = false;
+  /// Reachable from other nodes of the cluster as `node/kernel_id` (the
+  /// daemon must be a node of one; docs/cluster.md).
+  bool exported = false;
 };
 
 /// Per-message options of `client::send` and `client::request`.

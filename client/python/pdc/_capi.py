@@ -104,6 +104,7 @@ class LaunchOptions(Structure):
         ("max_cpu_seconds", c_uint32),
         ("max_open_files", c_uint32),
         ("seccomp", c_int32),
+        ("exported", c_int32),
     ]
 
 

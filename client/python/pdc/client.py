@@ -296,6 +296,7 @@ class Client(_Handle):
         max_cpu_seconds: int = 0,
         max_open_files: int = 0,
         seccomp: bool = False,
+        export: bool = False,
     ) -> None:
         """Launches a kernel (state LAUNCHED: it queues, and consumes once activated).
         Zeros and None take pdcd's defaults. A bad tier, backpressure or isolation
@@ -336,6 +337,7 @@ class Client(_Handle):
         o.max_cpu_seconds = max_cpu_seconds
         o.max_open_files = max_open_files
         o.seccomp = 1 if seccomp else 0
+        o.exported = 1 if export else 0
         self._check(self._lib.pdc_launch(self._h, byref(o)))
 
     def activate(self, kernel_id: str) -> None:

@@ -1,6 +1,8 @@
 #include "app/config.hpp"
 
 #include <toml++/toml.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -118,7 +120,8 @@ startup_kernel parse_kernel(const toml::table& t, std::string_view source) {
               "max_address_space_mb",
               "max_cpu_seconds",
               "max_open_files",
-              "seccomp"},
+              "seccomp",
+              "export"},
              "[[kernel]]");
   startup_kernel k;
   k.launch.kernel_type = get_string(t, "type", source, "");
@@ -160,6 +163,7 @@ startup_kernel parse_kernel(const toml::table& t, std::string_view source) {
     if (!n->is_integer()) fail(*n, source, "'cpu' must be an integer");
     k.launch.cpu = static_cast<std::int32_t>(*n->value<std::int64_t>());
   }
+  k.launch.exported = get_bool(t, "export", source, false);
   k.activate = get_bool(t, "activate", source, true);
   return k;
 }
@@ -184,10 +188,11 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
   cfg.source = std::string(source_name);
   try {
     const toml::table root = toml::parse(text, source_name);
-    check_keys(root, source_name,
-               {"socket", "plugin_dirs", "plugins", "log_level", "defaults", "kernel", "pool", "drain_timeout_ms",
-                "session_queue_limit", "max_in_flight_bytes", "admin_group", "limits", "isolation", "metrics"},
-               "the top level");
+    check_keys(
+        root, source_name,
+        {"socket", "plugin_dirs", "plugins", "log_level", "defaults", "kernel", "pool", "drain_timeout_ms",
+         "session_queue_limit", "max_in_flight_bytes", "admin_group", "limits", "isolation", "metrics", "cluster"},
+        "the top level");
     cfg.socket_path = get_string(root, "socket", source_name, "");
     cfg.plugin_dirs = get_strings(root, "plugin_dirs", source_name);
     cfg.plugins = get_strings(root, "plugins", source_name);
@@ -238,6 +243,38 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
       check_keys(*t, source_name, {"listen"}, "[metrics]");
       cfg.metrics_listen = get_string(*t, "listen", source_name, "");
     }
+    if (const auto* n = root.get("cluster")) {
+      const auto* t = n->as_table();
+      if (t == nullptr) fail(*n, source_name, "'cluster' must be a table");
+      check_keys(*t, source_name,
+                 {"node", "urls", "user", "password", "nkey", "nkey_seed_file", "access", "request_timeout_ms",
+                  "max_pending", "max_incoming_messages", "max_incoming_bytes"},
+                 "[cluster]");
+      auto& c = cfg.cluster;
+      c.node = get_string(*t, "node", source_name, "");
+      if (const auto* nn = t->get("node"); nn != nullptr) {
+        if (auto ok = check_node_name(c.node); !ok) fail(*nn, source_name, ok.err().what());
+      } else {
+        fail(*t, source_name, "[cluster] needs 'node', this pdcd's node name");
+      }
+      c.urls = get_strings(*t, "urls", source_name);
+      if (c.urls.empty()) c.urls.emplace_back("nats://127.0.0.1:4222");
+      c.user = get_string(*t, "user", source_name, "");
+      c.password = get_string(*t, "password", source_name, "");
+      c.nkey = get_string(*t, "nkey", source_name, "");
+      c.nkey_seed_file = get_string(*t, "nkey_seed_file", source_name, "");
+      if (c.nkey.empty() != c.nkey_seed_file.empty()) {
+        fail(*t, source_name, "[cluster] 'nkey' and 'nkey_seed_file' go together");
+      }
+      if (!c.nkey.empty() && !c.user.empty()) {
+        fail(*t, source_name, "[cluster] takes an nkey or a user and password, not both");
+      }
+      c.access = get_strings(*t, "access", source_name);
+      c.request_timeout_ms = get_u32(*t, "request_timeout_ms", source_name, c.request_timeout_ms, 1);
+      c.max_pending = get_u32(*t, "max_pending", source_name, c.max_pending, 1);
+      c.max_incoming_messages = get_u32(*t, "max_incoming_messages", source_name, c.max_incoming_messages, 1);
+      c.max_incoming_bytes = get_u32(*t, "max_incoming_bytes", source_name, c.max_incoming_bytes, 64 * 1024);
+    }
     if (const auto* n = root.get("pool")) {
       const auto* arr = n->as_array();
       if (arr == nullptr) fail(*n, source_name, "'pool' must be an array of tables ([[pool]])");
@@ -287,6 +324,19 @@ result<daemon_config> load_config_file(const std::string& path) {
     if (!dir.empty() && dir.front() != '/') dir = (base / dir).lexically_normal().string();
   }
   return cfg;
+}
+
+result<void> check_node_name(std::string_view name) {
+  const bool good_chars = std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':' ||
+           c == '-';
+  });
+  if (name.empty() || name.size() > 64 || !good_chars) {
+    return make_error(errc::invalid_argument, "node name '" + std::string(name) +
+                                                  "' must be 1-64 characters of [A-Za-z0-9_:-] (no '.', which parts "
+                                                  "NATS subjects)");
+  }
+  return ok();
 }
 
 result<void> validate(const daemon_config& cfg) {

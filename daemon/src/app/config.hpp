@@ -56,6 +56,30 @@ struct isolation_config {
   std::string rendezvous_path;
 };
 
+/// This pdcd as a node of a NATS cluster ([cluster]; docs/cluster.md).
+/// An empty node name: no cluster, and no bridge.
+struct cluster_config {
+  std::string node;               ///< This node's name: 1-64 of [A-Za-z0-9_:-].
+  std::vector<std::string> urls;  ///< NATS servers ("nats://host:port"); more than one to fail over.
+  std::string user;               ///< User/password credentials (optional).
+  std::string password;
+  std::string nkey;            ///< An nkey's public key ("U..."), with the file holding its seed.
+  std::string nkey_seed_file;  ///< (optional; instead of user/password).
+  /// Who of this node's clients, beside administrators, may send to other
+  /// nodes' kernels: access entries whose right is "send".
+  std::vector<std::string> access;
+  /// How long a request to another node waits for its reply before it is
+  /// forgotten (and counted as timed out).
+  std::uint32_t request_timeout_ms = 30'000;
+  /// Requests awaiting their reply, each way (beyond: refused with full).
+  std::uint32_t max_pending = 65'536;
+  /// Messages and bytes a slow kernel may leave waiting in the bridge's
+  /// subscription before NATS drops (and the bridge counts) more.
+  std::uint32_t max_incoming_messages = 65'536;
+  std::uint32_t max_incoming_bytes = 64U << 20;
+  [[nodiscard]] bool enabled() const noexcept { return !node.empty(); }
+};
+
 struct daemon_config {
   std::string socket_path;                ///< Empty: the default path (docs/operations.md).
   std::vector<std::string> plugin_dirs;   ///< Searched for plugins named without a '/'.
@@ -77,6 +101,7 @@ struct daemon_config {
   std::vector<pool_config> pools;  ///< Named thread pools ([[pool]]).
   /// Members of this group are administrators, beside root and the daemon's user ("": none).
   std::string admin_group;
+  cluster_config cluster;
   std::vector<startup_kernel> kernels;
   std::string source;  ///< File it came from ("" if none).
 };
@@ -88,5 +113,7 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
 result<daemon_config> load_config_file(const std::string& path);
 /// Checks limits and combinations (capacity >= 1, sizes within ceilings...).
 result<void> validate(const daemon_config& cfg);
+/// Checks a node name: 1-64 characters of [A-Za-z0-9_:-] (no '.': it parts NATS subject tokens).
+result<void> check_node_name(std::string_view name);
 
 }  // namespace pdc::daemon

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "app/sd_notify.hpp"
+#include "cluster/bridge.hpp"
 #include "pdc/core/socket_path.hpp"
 #include "runtime/registry.hpp"
 #include "server/control_server.hpp"
@@ -35,7 +36,11 @@ struct daemon::impl {
         http_metrics(io, reg) {
     reg.set_sink(&server);
   }
-  ~impl() { reg.set_sink(nullptr); }
+  ~impl() {
+    // Nothing from other nodes after this; the kernels, destroyed next, may still answer through it.
+    if (bridge) bridge->stop();
+    reg.set_sink(nullptr);
+  }
 
   void watch_signals() {
     signals.async_wait([this](const asio::error_code& ec, int sig) {
@@ -130,6 +135,7 @@ struct daemon::impl {
 
   asio::io_context io{1};
   daemon_config cfg;
+  std::unique_ptr<cluster_bridge> bridge;  // outlives the registry's kernels
   registry reg;
   control_server server;
   host_rendezvous rendezvous;
@@ -188,7 +194,24 @@ result<std::unique_ptr<daemon>> daemon::create(daemon_config cfg, bool handle_si
   if (auto fds = ensure_descriptors(cfg); !fds) return std::move(fds).err();
   auto p = std::make_unique<impl>(std::move(cfg));
   if (auto admins = p->reg.resolve_admin_group(); !admins) return std::move(admins).err();
+  if (auto access = p->reg.resolve_cluster_access(); !access) return std::move(access).err();
   if (auto pools = p->reg.start_pools(); !pools) return std::move(pools).err();
+  if (p->cfg.cluster.enabled()) {
+    cluster_bridge::host hooks;
+    hooks.offer = [reg = &p->reg](std::string_view kernel, std::string_view from, queued_message& m) {
+      return reg->offer_remote(kernel, from, m);
+    };
+    hooks.to_session = [reg = &p->reg](std::uint64_t session, const std::string& address, const envelope& env,
+                                       std::span<const std::byte> payload) {
+      reg->deliver_remote_reply(session, address, env, payload);
+    };
+    hooks.post = [io = &p->io](std::function<void()> fn) { asio::post(*io, std::move(fn)); };
+    auto b = cluster_bridge::connect(p->cfg.cluster, std::move(hooks));
+    if (!b) return std::move(b).err();
+    p->bridge = std::move(*b);
+    p->reg.set_bridge(p->bridge.get());
+    spdlog::info("cluster: {}", p->bridge->describe());
+  }
   auto inherited = take_inherited_socket();
   if (!inherited) return std::move(inherited).err();
   std::string path;

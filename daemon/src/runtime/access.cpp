@@ -21,9 +21,10 @@ std::uint8_t bit(kernel_right r) noexcept {
 }
 
 error bad_entry(const std::string& entry, const std::string& why) {
-  return make_error(errc::invalid_argument, "access entry '" + entry + "': " + why +
-                                                " (expected user:NAME, group:NAME, uid:N, gid:N or anyone, then "
-                                                "=send,attach,subscribe,status or =all)");
+  return make_error(errc::invalid_argument,
+                    "access entry '" + entry + "': " + why +
+                        " (expected user:NAME, group:NAME, uid:N, gid:N, node:NAME, node:* or anyone, then "
+                        "=send,attach,subscribe,status or =all)");
 }
 
 result<std::uint8_t> parse_rights(const std::string& entry, std::string_view list) {
@@ -142,6 +143,10 @@ result<access_list> access_list::parse(const std::vector<std::string>& entries) 
       } else if (kind == "gid") {
         e.to = access_entry::who::group;
         id = number(text, name);
+      } else if (kind == "node") {
+        e.to = access_entry::who::node;
+        e.node = name;
+        id = 0U;
       } else {
         return bad_entry(text, "unknown kind '" + kind + "'");
       }
@@ -166,9 +171,17 @@ bool access_list::permits(const peer_credentials& peer, std::uint32_t owner, ker
       case access_entry::who::group:
         if (peer.in_group(e.id)) return true;
         break;
+      case access_entry::who::node:
+        break;  // another node's senders, not a local client
     }
   }
   return false;
+}
+
+bool access_list::permits_node(std::string_view node, kernel_right r) const noexcept {
+  return std::any_of(entries_.begin(), entries_.end(), [&](const access_entry& e) {
+    return e.to == access_entry::who::node && (e.rights & bit(r)) != 0 && (e.node == "*" || e.node == node);
+  });
 }
 
 std::vector<std::string> access_list::texts() const {

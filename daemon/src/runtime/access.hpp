@@ -39,11 +39,13 @@ enum class kernel_right : std::uint8_t {
 /// "send", "attach", "subscribe", "status".
 std::string_view to_string(kernel_right r) noexcept;
 
-/// One entry: who (a user, a group, or anyone) and which rights.
+/// One entry: who (a user, a group, anyone here, or another node of the
+/// cluster) and which rights.
 struct access_entry {
-  enum class who : std::uint8_t { user, group, anyone };
+  enum class who : std::uint8_t { user, group, anyone, node };
   who to = who::anyone;
   std::uint32_t id = 0;  ///< uid or gid
+  std::string node;      ///< who::node: the node's name, or "*" for every node
   std::uint8_t rights = 0;
   std::string text;  ///< As written, for status.
 };
@@ -52,12 +54,16 @@ struct access_entry {
 class access_list {
  public:
   /// Parses entries like "user:alice=send,attach", "group:pdc=all",
-  /// "uid:1000=status", "anyone=status"; invalid_argument or not_found
-  /// (an unknown user or group) naming the entry.
+  /// "uid:1000=status", "anyone=status", "node:b=send", "node:*=send";
+  /// invalid_argument or not_found (an unknown user or group) naming the
+  /// entry. "anyone" means any local client: another node needs a node: entry.
   static result<access_list> parse(const std::vector<std::string>& entries);
 
   /// True when `peer` may use the kernel so (administrators and `owner` may do anything).
   [[nodiscard]] bool permits(const peer_credentials& peer, std::uint32_t owner, kernel_right r) const noexcept;
+  /// True when a sender on node `node` of the cluster may use the kernel so
+  /// (only node: entries grant it; docs/cluster.md).
+  [[nodiscard]] bool permits_node(std::string_view node, kernel_right r) const noexcept;
   /// The entries as written.
   [[nodiscard]] std::vector<std::string> texts() const;
 

@@ -413,6 +413,7 @@ kernel_snapshot kernel::snapshot() const {
   s.dropped = saturating_add(s.dropped, client_dropped);
   s.isolation = params_.isolation;
   s.confinement = params_.confinement;
+  s.exported = params_.exported;
   if (exec_) exec_->collect(s);
   s.owner_uid = params_.owner_uid;
   s.access = access_.texts();

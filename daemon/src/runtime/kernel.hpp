@@ -72,6 +72,11 @@ class kernel : public std::enable_shared_from_this<kernel> {
   [[nodiscard]] bool permits(const peer_credentials& peer, kernel_right r) const noexcept {
     return access_.permits(peer, params_.owner_uid, r);
   }
+  /// True when a sender on another node may use the kernel so (any thread:
+  /// the list does not change after launch).
+  [[nodiscard]] bool permits_node(std::string_view node, kernel_right r) const noexcept {
+    return access_.permits_node(node, r);
+  }
   /// Counts a request refused by the access list (control thread).
   void count_denied() noexcept { denied_.add(); }
 

@@ -46,6 +46,9 @@ struct launch_request {
   kernel_isolation isolation = kernel_isolation::none;
   /// How its host process is confined (isolation = process only).
   host_confinement confinement;
+  /// Reachable from other nodes of the cluster as `node/kernel_id`
+  /// (docs/cluster.md); their senders need a node: entry in `access`.
+  bool exported = false;
 };
 
 }  // namespace pdc::daemon

@@ -6,10 +6,13 @@
 #include <algorithm>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <chrono>
 #include <filesystem>
 #include <set>
+#include <thread>
 #include <utility>
 
+#include "cluster/bridge.hpp"
 #include "isolation/process_executor.hpp"
 #include "pdc/core/clock.hpp"
 #include "plugins/plugin_policy.hpp"
@@ -44,6 +47,13 @@ registry::~registry() {
     gone.swap(kernels_);
   }
   gone.clear();
+}
+
+result<void> registry::resolve_cluster_access() {
+  auto list = access_list::parse(cfg_.cluster.access);
+  if (!list) return make_error(list.err().code, "[cluster] access: " + list.err().what());
+  cluster_access_ = std::move(*list);
+  return ok();
 }
 
 result<void> registry::start_pools() {
@@ -90,6 +100,16 @@ std::uint32_t registry::live_kernels_of(const std::string& plugin_name) const {
 
 result<const tier_row*> registry::check_launch(const launch_request& req, const kernel_type_entry& type) const {
   if (auto ok_id = check_kernel_id(req.kernel_id); !ok_id) return std::move(ok_id).err();
+  if (req.exported && !cfg_.cluster.enabled()) {
+    return make_error(errc::invalid_argument, "kernel '" + req.kernel_id +
+                                                  "' cannot be exported: this pdcd is no node of a cluster (no "
+                                                  "[cluster] in its config)");
+  }
+  if (req.exported && req.kernel_id.find('.') != std::string::npos) {
+    return make_error(errc::invalid_argument, "kernel '" + req.kernel_id +
+                                                  "' cannot be exported: '.' parts NATS subjects, so an exported "
+                                                  "kernel's id must not hold one");
+  }
   if (kernels_.contains(req.kernel_id)) {
     return make_error(errc::already_exists, "kernel '" + req.kernel_id + "' already exists");
   }
@@ -484,6 +504,12 @@ void registry::deliver_now(std::uint64_t session_id, kernel& from, delivery what
 
 errc registry::deliver(std::uint64_t session_id, kernel& from, delivery what, const envelope& env,
                        std::span<const std::byte> payload) {
+  if (is_remote_session(session_id)) {
+    // The answer to another node's request: straight to NATS from this
+    // thread; a request no longer awaited is counted by the bridge.
+    if (bridge_ != nullptr && what != delivery::output) (void)bridge_->answer(session_id, env, payload);
+    return errc::ok;
+  }
   if (on_control_thread()) {
     deliver_now(session_id, from, what, env, payload);
     return errc::ok;
@@ -505,6 +531,16 @@ errc registry::deliver(std::uint64_t session_id, kernel& from, delivery what, co
 }
 
 errc registry::route(kernel& /*from*/, std::string_view to, const envelope& env, std::span<const std::byte> payload) {
+  std::string_view node;
+  std::string_view remote_id;
+  if (split_remote_address(to, node, remote_id)) {
+    if (bridge_ == nullptr) return errc::not_found;
+    if (node != bridge_->node()) {
+      if (payload.size() > cfg_.max_message_bytes) return errc::message_too_large;
+      return bridge_->send(node, remote_id, env, payload, 0);
+    }
+    to = remote_id;  // this node's own
+  }
   std::shared_ptr<kernel> target;
   {
     std::shared_lock lock(kernels_mu_);
@@ -527,6 +563,64 @@ errc registry::route(kernel& /*from*/, std::string_view to, const envelope& env,
       return errc::terminated;
   }
   return errc::internal;
+}
+
+result<void> registry::offer_remote(std::string_view id, std::string_view from, queued_message& m) {
+  std::shared_ptr<kernel> target;
+  {
+    std::shared_lock lock(kernels_mu_);
+    const auto it = kernels_.find(id);
+    if (it != kernels_.end()) target = it->second;
+  }
+  const std::string& me = cfg_.cluster.node;
+  // A kernel that is not exported is not there, as far as other nodes can tell.
+  if (target == nullptr || !target->params().exported) {
+    return make_error(errc::not_found, "node '" + me + "' exports no kernel '" + std::string(id) + "'");
+  }
+  if (!target->permits_node(from, kernel_right::send)) {
+    post([this, weak = target->weak_from_this()] {
+      count_denied();
+      if (auto k = weak.lock()) k->count_denied();
+    });
+    return make_error(errc::permission_denied, "node '" + std::string(from) + "' may not send to kernel '" +
+                                                   std::string(id) + "' of node '" + me +
+                                                   "': its access list has no node: entry granting it");
+  }
+  const auto limit = target->params().max_message_bytes;
+  if (m.payload.size() > limit) {
+    return make_error(errc::message_too_large, "message of " + std::to_string(m.payload.size()) +
+                                                   " bytes exceeds kernel '" + std::string(id) + "' limit of " +
+                                                   std::to_string(limit) + " bytes; refused");
+  }
+  // block: this bridge thread waits for room (polling, up to the kernel's
+  // block timeout), which holds back what that connection brings next.
+  const std::uint64_t until = now_ns() + static_cast<std::uint64_t>(target->params().block_timeout_ms) * 1'000'000ULL;
+  std::uint64_t pause_us = 20;
+  for (;;) {
+    switch (target->offer(m)) {
+      case offer_result::accepted:
+        return ok();
+      case offer_result::rejected:
+        return make_error(errc::rejected, "kernel '" + std::string(id) + "' of node '" + me +
+                                              "': queue is full (policy reject); message refused");
+      case offer_result::dropped_newest:
+        return make_error(errc::dropped, "kernel '" + std::string(id) + "' of node '" + me +
+                                             "': queue is full (policy drop_newest); message dropped");
+      case offer_result::closed:
+        return make_error(errc::terminated,
+                          "kernel '" + std::string(id) + "' of node '" + me + "' is terminating; message refused");
+      case offer_result::wait:
+        break;
+    }
+    if (now_ns() >= until) {
+      target->note_block_timeout();
+      return make_error(errc::timeout, "kernel '" + std::string(id) + "' of node '" + me + "': queue stayed full for " +
+                                           std::to_string(target->params().block_timeout_ms) +
+                                           " ms (policy block); message not queued");
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(pause_us));
+    pause_us = std::min<std::uint64_t>(pause_us * 2, 1000);
+  }
 }
 
 void registry::log(const kernel& k, int level, std::string_view text) {

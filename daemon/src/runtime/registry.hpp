@@ -25,6 +25,8 @@
 
 namespace pdc::daemon {
 
+class cluster_bridge;
+
 /// Where deliveries to sessions go: implemented by the control server.
 class delivery_sink {
  public:
@@ -47,8 +49,28 @@ class registry final : public kernel_host {
   registry& operator=(const registry&) = delete;
 
   void set_sink(delivery_sink* sink) noexcept { sink_ = sink; }
+  /// The cluster bridge, when this pdcd is a node of one (docs/cluster.md);
+  /// set before the first kernel launches, cleared before it is destroyed.
+  void set_bridge(cluster_bridge* b) noexcept { bridge_ = b; }
+  [[nodiscard]] cluster_bridge* bridge() const noexcept { return bridge_; }
+  /// True when a local client may send to other nodes' kernels
+  /// (administrators, and [cluster] access entries granting send).
+  [[nodiscard]] bool may_send_remote(const peer_credentials& peer) const noexcept {
+    return peer.admin || cluster_access_.permits(peer, ~0U, kernel_right::send);
+  }
+  /// Offers a message from node `from` of the cluster to exported kernel
+  /// `id`, by its access list and backpressure policy (a block policy waits
+  /// here, on the bridge's thread, up to the kernel's block timeout). Any thread.
+  result<void> offer_remote(std::string_view id, std::string_view from, queued_message& m);
+  /// Delivers a reply from another node to a session (control thread).
+  void deliver_remote_reply(std::uint64_t session_id, const std::string& address, const envelope& env,
+                            std::span<const std::byte> payload) {
+    if (sink_ != nullptr) (void)sink_->deliver(session_id, address, env, payload);
+  }
   /// Resolves the config's admin_group (not_found when there is no such group).
   result<void> resolve_admin_group();
+  /// Resolves the [cluster] access entries (users and groups looked up now).
+  result<void> resolve_cluster_access();
   /// The administrators' group, if the config names one.
   [[nodiscard]] std::optional<std::uint32_t> admin_gid() const noexcept { return admin_gid_; }
   /// Counts a request refused for want of rights (control thread).
@@ -138,6 +160,8 @@ class registry final : public kernel_host {
   mutable std::shared_mutex kernels_mu_;
   std::map<std::string, std::shared_ptr<kernel>, std::less<>> kernels_;
   delivery_sink* sink_ = nullptr;
+  cluster_bridge* bridge_ = nullptr;
+  access_list cluster_access_;  // [cluster] access: who may send to other nodes
   std::atomic<std::uint64_t> in_flight_{0};
   std::vector<std::function<void()>> on_empty_;  // terminate_all waiters
   std::optional<std::uint32_t> admin_gid_;

@@ -39,6 +39,7 @@ result<launch_request> decode_launch(const wire::Launch& l) {
   r.confinement.max_cpu_seconds = l.max_cpu_seconds();
   r.confinement.max_open_files = l.max_open_files();
   r.confinement.seccomp = l.seccomp();
+  r.exported = l.exported();
   if (const auto* access = l.access()) {
     for (const auto* e : *access) r.access.push_back(str(e));
   }
@@ -148,6 +149,7 @@ flatbuffers::Offset<wire::KernelInfo> kernel_info(flatbuffers::FlatBufferBuilder
   kb.add_max_cpu_seconds(k.confinement.max_cpu_seconds);
   kb.add_max_open_files(k.confinement.max_open_files);
   kb.add_seccomp(k.confinement.seccomp);
+  kb.add_exported(k.exported);
   return kb.Finish();
 }
 

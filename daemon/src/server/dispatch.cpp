@@ -6,6 +6,7 @@
 #include <array>
 #include <iterator>
 
+#include "cluster/bridge.hpp"
 #include "runtime/registry.hpp"
 #include "server/codec.hpp"
 
@@ -209,6 +210,7 @@ void on_prometheus(registry& reg, request_port& port, const wire::Request& req, 
       std::move(ks->begin(), ks->end(), std::back_inserter(all));
     }
     text = prometheus_text(all, daemon_numbers(reg));
+    if (reg.bridge() != nullptr && port.peer().admin) text += reg.bridge()->prometheus();
   } else if (offset >= text.size()) {
     port.send(codec::response(req.id(), errc::invalid_argument,
                               "metrics text offset " + std::to_string(offset) +
@@ -235,10 +237,83 @@ void on_metrics(registry& reg, request_port& port, const wire::Request& req) {
   port.send(codec::metrics_reply(req.id(), *ks, {}, more));
 }
 
+// A Send to "node/kernel" of another node: through the cluster bridge
+// (docs/cluster.md); its reply, if it wants one, comes back to this session.
+void send_remote(registry& reg, request_port& port, const wire::Request& req, const std::string& address,
+                 std::string_view node, std::string_view kernel_id) {
+  const auto rid = req.id();
+  const auto* send = req.body_as_Send();
+  cluster_bridge* bridge = reg.bridge();
+  if (bridge == nullptr) {
+    return port.send(codec::response(rid, errc::not_found,
+                                     "'" + address + "' names kernel '" + std::string(kernel_id) + "' of node '" +
+                                         std::string(node) +
+                                         "', but this pdcd is no node of a cluster (no [cluster] in its config)"));
+  }
+  if (auto ok_node = check_node_name(node); !ok_node) return port.send(codec::response(rid, ok_node.err()));
+  if (auto ok_id = check_kernel_id(std::string(kernel_id)); !ok_id) return port.send(codec::response(rid, ok_id.err()));
+  if (kernel_id.find('.') != std::string_view::npos) {
+    return port.send(codec::response(rid, errc::not_found,
+                                     "'" + address + "': a kernel id with a '.' is never exported to the cluster"));
+  }
+  if (!reg.may_send_remote(port.peer())) {
+    reg.count_denied();
+    return port.send(codec::response(rid, errc::permission_denied,
+                                     uid_text(port) + " may not send to other nodes ('" + address +
+                                         "'): only administrators and whom [cluster] access grants send may"));
+  }
+  const auto* bytes = send->message();
+  if (bytes == nullptr)
+    return port.send(codec::response(rid, errc::protocol_error, "send carries no message; refused"));
+  const std::span<const std::byte> raw(reinterpret_cast<const std::byte*>(bytes->data()), bytes->size());
+  envelope env;
+  if (!read_envelope(raw, env)) {
+    return port.send(codec::response(rid, errc::protocol_error,
+                                     "message of " + std::to_string(raw.size()) +
+                                         " bytes does not hold a 48-byte envelope and the payload length it "
+                                         "declares; refused"));
+  }
+  const auto payload = payload_of(raw);
+  const auto limit = reg.config().max_message_bytes;
+  if (payload.size() > limit) {
+    return port.send(codec::response(rid, errc::message_too_large,
+                                     "message of " + std::to_string(payload.size()) +
+                                         " bytes exceeds this node's limit of " + std::to_string(limit) +
+                                         " bytes; refused"));
+  }
+  const bool wants_reply = (env.flags() & k_envelope_flag_no_reply) == 0;
+  const envelope out = make_envelope(env.message_id(), env.payload_length(), env.send_timestamp_ns(),
+                                     env.correlation_id(), 0, env.type_id(), env.flags(), env.priority());
+  const errc rc = bridge->send(node, kernel_id, out, payload, wants_reply ? port.session_id() : 0);
+  switch (rc) {
+    case errc::ok:
+      if (send->ack()) port.send(codec::send_reply(rid, env.message_id()));
+      return;
+    case errc::full:
+      return port.send(codec::response(rid, errc::full,
+                                       "too many requests to other nodes await their replies ([cluster] "
+                                       "max_pending); '" +
+                                           address + "' not sent"));
+    case errc::message_too_large:
+      return port.send(codec::response(rid, rc, "NATS refuses a message this large; '" + address + "' not sent"));
+    default:
+      return port.send(codec::response(rid, rc, "the NATS connection is closed; '" + address + "' not sent"));
+  }
+}
+
 void on_send(registry& reg, request_port& port, const wire::Request& req) {
   const auto rid = req.id();
   const auto* send = req.body_as_Send();
-  auto k = reg.find(str(send->kernel_id()));
+  std::string target = str(send->kernel_id());
+  std::string_view node;
+  std::string_view remote_id;
+  if (split_remote_address(target, node, remote_id)) {
+    if (reg.bridge() == nullptr || node != reg.bridge()->node()) {
+      return send_remote(reg, port, req, target, node, remote_id);
+    }
+    target = std::string(remote_id);  // this node's own kernel
+  }
+  auto k = reg.find(target);
   if (!k) return port.send(codec::response(rid, k.err()));
   if (!require_right(reg, port, req, **k, kernel_right::send)) return;
   const auto* bytes = send->message();
@@ -384,7 +459,9 @@ std::string prometheus_everything(registry& reg) {
   std::vector<kernel_snapshot> all;
   all.reserve(reg.kernels().size());
   for (const auto& [id, k] : reg.kernels()) all.push_back(k->snapshot());
-  return prometheus_text(all, daemon_numbers(reg));
+  std::string text = prometheus_text(all, daemon_numbers(reg));
+  if (reg.bridge() != nullptr) text += reg.bridge()->prometheus();
+  return text;
 }
 
 void dispatch(registry& reg, request_port& port, const wire::Request& req) {

@@ -1,0 +1,628 @@
+#include "cluster/bridge.hpp"
+
+#include <nats/nats.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "pdc/core/clock.hpp"
+#include "pdc/core/histogram.hpp"
+#include "runtime/reply_address.hpp"
+
+namespace pdc::daemon {
+
+bool split_remote_address(std::string_view address, std::string_view& node, std::string_view& kernel) noexcept {
+  const auto slash = address.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 >= address.size()) return false;
+  node = address.substr(0, slash);
+  kernel = address.substr(slash + 1);
+  return true;
+}
+
+namespace {
+
+// Peers the metrics name one by one; senders beyond are summed as "_other"
+// (without credentials on the servers, a subject's sender token is claimed,
+// and a hostile publisher could invent names without end).
+constexpr std::size_t k_max_named_peers = 256;
+
+constexpr std::uint16_t k_error_reply_flags = k_envelope_flag_reply | k_envelope_flag_error;
+
+// A message's sequence stream: one-way messages and requests travel on
+// different connections, each in order.
+enum stream : std::uint8_t { one_way_stream = 0, request_stream = 1, stream_count = 2 };
+
+struct peer_stats {
+  std::uint64_t messages_out = 0, bytes_out = 0, messages_in = 0, bytes_in = 0;
+  std::uint64_t lost = 0;           // gaps in the sequence of what it sent here
+  std::uint64_t late = 0;           // arrived after a later one
+  std::uint64_t refused = 0;        // its messages refused here (not exported, access, full...)
+  std::uint64_t send_failures = 0;  // publishes to it that NATS refused
+  std::uint64_t timeouts = 0;       // requests to it that got no reply in time
+  std::uint64_t error_replies = 0;  // error replies it sent to requests from here
+  std::uint64_t malformed = 0;
+  std::uint64_t out_seq[stream_count] = {0, 0};  // last sequence number sent to it
+  std::uint64_t in_epoch[stream_count] = {0, 0};
+  std::uint64_t in_next[stream_count] = {0, 0};  // the sequence number expected next from it
+  histogram round_trip;                          // requests from here to it, ns
+};
+
+struct outgoing_request {
+  std::uint64_t session = 0;
+  std::string address;  // "node/kernel", as the client named it
+  std::string node;
+  std::uint64_t message_id = 0;
+  std::uint64_t sent_ns = 0;
+};
+
+struct incoming_request {
+  std::string reply_subject;
+  std::string node;
+};
+
+// Ids with their deadlines, oldest first: what a sweep forgets.
+struct expiry {
+  std::uint64_t id;
+  std::uint64_t deadline_ns;
+};
+
+std::string subject_of(std::string_view node, std::string_view kernel, std::string_view from) {
+  std::string s = "pdc.";
+  s.append(node).append(".").append(kernel).append(".").append(from);
+  return s;
+}
+
+std::vector<std::string_view> tokens(std::string_view subject) {
+  std::vector<std::string_view> out;
+  while (true) {
+    const auto dot = subject.find('.');
+    out.push_back(subject.substr(0, dot));
+    if (dot == std::string_view::npos) break;
+    subject.remove_prefix(dot + 1);
+  }
+  return out;
+}
+
+bool valid_token(std::string_view t) {
+  return static_cast<bool>(check_node_name(t));
+}
+
+std::string label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+struct cluster_bridge::impl {
+  cluster_config cfg;
+  host h;
+  natsOptions* fast_opts = nullptr;
+  natsOptions* bulk_opts = nullptr;
+  natsConnection* fast = nullptr;  // SendAsap: requests, replies and every subscription
+  natsConnection* bulk = nullptr;  // buffered: one-way messages, written in batches
+  natsSubscription* inbound = nullptr;
+  natsSubscription* replies = nullptr;
+  std::string inbox;  // this bridge's reply subjects: <inbox>.<id>
+  std::uint64_t epoch = 0;
+  std::atomic<std::uint64_t> reconnects{0}, disconnects{0};
+
+  mutable std::mutex mu;  // everything below
+  std::map<std::string, peer_stats, std::less<>> peers;
+  std::unordered_map<std::uint64_t, outgoing_request> out_pending;
+  std::deque<expiry> out_order;
+  std::unordered_map<std::uint64_t, incoming_request> in_pending;
+  std::deque<expiry> in_order;
+  std::uint64_t next_out_id = 1;
+  std::uint64_t next_in_id = 1;
+  std::uint64_t late_replies = 0;  // answers to requests no longer awaited, each way
+  std::uint64_t in_timeouts = 0;   // requests from other nodes that local kernels never answered in time
+
+  // Drains both subscriptions and waits until their callbacks are done.
+  void stop_subscriptions() {
+    for (natsSubscription* sub : {inbound, replies}) {
+      if (sub == nullptr || !natsSubscription_IsValid(sub)) continue;
+      if (natsSubscription_Drain(sub) == NATS_OK) {
+        (void)natsSubscription_WaitForDrainCompletion(sub, 2000);
+      } else {
+        (void)natsSubscription_Unsubscribe(sub);
+      }
+    }
+  }
+
+  ~impl() {
+    // Subscriptions first: their callbacks use this object.
+    stop_subscriptions();
+    if (bulk != nullptr) (void)natsConnection_FlushTimeout(bulk, 1000);
+    natsSubscription_Destroy(inbound);
+    natsSubscription_Destroy(replies);
+    natsConnection_Destroy(fast);
+    natsConnection_Destroy(bulk);
+    natsOptions_Destroy(fast_opts);
+    natsOptions_Destroy(bulk_opts);
+  }
+
+  // The stats of `name` (mu held).
+  peer_stats& peer(std::string_view name) {
+    auto it = peers.find(name);
+    if (it != peers.end()) return it->second;
+    if (peers.size() >= k_max_named_peers) return peers["_other"];
+    return peers.emplace(std::string(name), peer_stats{}).first->second;
+  }
+
+  // Forgets what waited past its deadline (mu held).
+  void sweep(std::uint64_t now) {
+    while (!out_order.empty() && out_order.front().deadline_ns <= now) {
+      const auto it = out_pending.find(out_order.front().id);
+      if (it != out_pending.end()) {
+        peer(it->second.node).timeouts++;
+        out_pending.erase(it);
+      }
+      out_order.pop_front();
+    }
+    while (!in_order.empty() && in_order.front().deadline_ns <= now) {
+      if (in_pending.erase(in_order.front().id) != 0) in_timeouts++;
+      in_order.pop_front();
+    }
+  }
+
+  [[nodiscard]] std::uint64_t deadline(std::uint64_t now) const {
+    return now + static_cast<std::uint64_t>(cfg.request_timeout_ms) * 1'000'000ULL;
+  }
+
+  static std::vector<std::byte> frame(const bridge_header& hd, const envelope& env,
+                                      std::span<const std::byte> payload) {
+    std::vector<std::byte> out(sizeof hd + sizeof env + payload.size());
+    std::memcpy(out.data(), &hd, sizeof hd);
+    std::memcpy(out.data() + sizeof hd, &env, sizeof env);
+    if (!payload.empty()) std::memcpy(out.data() + sizeof hd + sizeof env, payload.data(), payload.size());
+    return out;
+  }
+
+  // Publishes an error reply to `reply_subject` (a refused request).
+  void publish_error(const char* reply_subject, std::uint64_t correlation_id, errc code, const std::string& why) {
+    const std::string text = std::string(name_of(code)) + ": " + why;
+    const auto bytes = std::as_bytes(std::span(text));
+    const envelope env =
+        make_envelope(0, static_cast<std::uint32_t>(bytes.size()), now_ns(), correlation_id, 0, 0, k_error_reply_flags);
+    bridge_header hd;
+    hd.what = bridge_header::reply;
+    hd.epoch = epoch;
+    const auto f = frame(hd, env, bytes);
+    (void)natsConnection_Publish(fast, reply_subject, f.data(), static_cast<int>(f.size()));
+  }
+
+  // ---- what other nodes send here (a libnats thread) ----
+  void on_inbound(natsMsg* msg) {
+    const std::string_view subject = natsMsg_GetSubject(msg);
+    const char* reply = natsMsg_GetReply(msg);
+    const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(msg));
+    const auto len = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
+    const auto t = tokens(subject);
+    // pdc.<this node>.<kernel>.<from>: the subscription guarantees the first two.
+    const bool named = t.size() == 4 && valid_token(t[3]);
+    const std::string_view from = named ? t[3] : std::string_view("_unknown");
+    bridge_header hd;
+    envelope env;
+    const bool framed = named && len >= sizeof hd && (std::memcpy(&hd, data, sizeof hd), true) &&
+                        hd.magic == bridge_header::k_magic && hd.version == 1 &&
+                        (hd.what == bridge_header::one_way || hd.what == bridge_header::request) &&
+                        read_envelope(std::span(data + sizeof hd, len - sizeof hd), env);
+    if (!framed) {
+      {
+        std::lock_guard lock(mu);
+        peer(from).malformed++;
+      }
+      spdlog::warn("cluster: malformed message of {} bytes on '{}' refused", len, subject);
+      if (reply != nullptr && reply[0] != '\0') {
+        publish_error(reply, 0, errc::protocol_error,
+                      "message on '" + std::string(subject) + "' is not a pdc bridge frame; refused");
+      }
+      return;
+    }
+    const std::string_view kernel_id = t[2];
+    const auto payload = payload_of(std::span(data + sizeof hd, len - sizeof hd));
+    const bool wants_reply = hd.what == bridge_header::request && reply != nullptr && reply[0] != '\0';
+    const auto now = now_ns();
+    std::uint64_t remote_session = 0;
+    {
+      std::lock_guard lock(mu);
+      auto& p = peer(from);
+      p.messages_in++;
+      p.bytes_in += len;
+      // Gaps in its sequence are messages NATS lost on the way (at most once).
+      const auto s = hd.what == bridge_header::request ? request_stream : one_way_stream;
+      if (p.in_epoch[s] != hd.epoch) {
+        p.in_epoch[s] = hd.epoch;
+        p.in_next[s] = hd.seq + 1;
+      } else if (hd.seq >= p.in_next[s]) {
+        p.lost += hd.seq - p.in_next[s];
+        p.in_next[s] = hd.seq + 1;
+      } else {
+        p.late++;  // counted lost when a later one came first
+        if (p.lost > 0) p.lost--;
+      }
+      if (wants_reply) {
+        sweep(now);
+        if (in_pending.size() >= cfg.max_pending) {
+          p.refused++;
+          publish_error(reply, env.message_id(), errc::full,
+                        "node '" + cfg.node + "' has " + std::to_string(in_pending.size()) +
+                            " requests from other nodes awaiting answers ([cluster] max_pending); refused");
+          return;
+        }
+        remote_session = k_remote_session_bit | next_in_id++;
+        in_pending.emplace(remote_session, incoming_request{reply, std::string(from)});
+        in_order.push_back({remote_session, deadline(now)});
+      }
+    }
+    // The bridge, not the sender, says where the answer goes.
+    const auto flags = static_cast<std::uint16_t>(wants_reply ? env.flags() & ~k_envelope_flag_no_reply
+                                                              : env.flags() | k_envelope_flag_no_reply);
+    queued_message m{make_envelope(env.message_id(), env.payload_length(), env.send_timestamp_ns(),
+                                   env.correlation_id(), 0, env.type_id(), flags, env.priority()),
+                     {payload.begin(), payload.end()},
+                     wants_reply ? reply_address::session(remote_session) : reply_address::nobody(),
+                     0};
+    auto r = h.offer(kernel_id, from, m);
+    if (r) return;
+    {
+      std::lock_guard lock(mu);
+      peer(from).refused++;
+      if (wants_reply) in_pending.erase(remote_session);
+    }
+    spdlog::debug("cluster: message from node '{}' to '{}' refused: {}", from, kernel_id, r.err().what());
+    if (wants_reply) publish_error(reply, env.message_id(), r.err().code, r.err().what());
+  }
+
+  // ---- replies to requests sent from here (a libnats thread) ----
+  void on_reply(natsMsg* msg) {
+    const std::string_view subject = natsMsg_GetSubject(msg);
+    const auto dot = subject.rfind('.');
+    std::uint64_t id = 0;
+    const auto digits = subject.substr(dot + 1);
+    if (dot == std::string_view::npos ||
+        std::from_chars(digits.data(), digits.data() + digits.size(), id).ec != std::errc()) {
+      return;
+    }
+    outgoing_request req;
+    {
+      std::lock_guard lock(mu);
+      const auto it = out_pending.find(id);
+      if (it == out_pending.end()) {
+        late_replies++;
+        return;
+      }
+      req = std::move(it->second);
+      out_pending.erase(it);
+    }
+    if (natsMsg_IsNoResponders(msg)) {
+      // Nobody subscribes to that node's subjects: no pdcd of it is connected.
+      {
+        std::lock_guard lock(mu);
+        peer(req.node).send_failures++;
+      }
+      const std::string text = std::string(name_of(errc::not_found)) + ": no pdcd of node '" + req.node +
+                               "' is connected to the cluster; '" + req.address + "' was not reached";
+      post_reply(req,
+                 make_envelope(0, static_cast<std::uint32_t>(text.size()), now_ns(), req.message_id, 0, 0,
+                               k_error_reply_flags),
+                 std::vector<std::byte>(reinterpret_cast<const std::byte*>(text.data()),
+                                        reinterpret_cast<const std::byte*>(text.data()) + text.size()));
+      return;
+    }
+    const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(msg));
+    const auto len = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
+    bridge_header hd;
+    envelope env;
+    const bool framed = len >= sizeof hd && (std::memcpy(&hd, data, sizeof hd), true) &&
+                        hd.magic == bridge_header::k_magic && hd.version == 1 && hd.what == bridge_header::reply &&
+                        read_envelope(std::span(data + sizeof hd, len - sizeof hd), env) &&
+                        env.correlation_id() == req.message_id;
+    const auto now = now_ns();
+    {
+      std::lock_guard lock(mu);
+      auto& p = peer(req.node);
+      if (!framed) {
+        p.malformed++;
+      } else {
+        p.messages_in++;
+        p.bytes_in += len;
+        if ((env.flags() & k_envelope_flag_error) != 0) p.error_replies++;
+        p.round_trip.record(now - req.sent_ns);
+      }
+    }
+    if (!framed) {
+      const std::string text = std::string(name_of(errc::protocol_error)) + ": the reply from '" + req.address +
+                               "' was not a pdc bridge frame answering this request";
+      post_reply(
+          req,
+          make_envelope(0, static_cast<std::uint32_t>(text.size()), now, req.message_id, 0, 0, k_error_reply_flags),
+          std::vector<std::byte>(reinterpret_cast<const std::byte*>(text.data()),
+                                 reinterpret_cast<const std::byte*>(text.data()) + text.size()));
+      return;
+    }
+    const auto payload = payload_of(std::span(data + sizeof hd, len - sizeof hd));
+    post_reply(req, env, {payload.begin(), payload.end()});
+  }
+
+  void post_reply(const outgoing_request& req, const envelope& env, std::vector<std::byte> payload) {
+    h.post([this, session = req.session, address = req.address, env, payload = std::move(payload)] {
+      h.to_session(session, address, env, payload);
+    });
+  }
+};
+
+namespace {
+
+void on_inbound_cb(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  static_cast<cluster_bridge::impl*>(closure)->on_inbound(msg);
+  natsMsg_Destroy(msg);
+}
+
+void on_reply_cb(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  static_cast<cluster_bridge::impl*>(closure)->on_reply(msg);
+  natsMsg_Destroy(msg);
+}
+
+void on_reconnected(natsConnection*, void* closure) {
+  auto* p = static_cast<cluster_bridge::impl*>(closure);
+  p->reconnects.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("cluster: node '{}' reconnected to NATS", p->cfg.node);
+}
+
+void on_disconnected(natsConnection*, void* closure) {
+  auto* p = static_cast<cluster_bridge::impl*>(closure);
+  p->disconnects.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("cluster: node '{}' lost its NATS connection; reconnecting", p->cfg.node);
+}
+
+void on_async_error(natsConnection*, natsSubscription*, natsStatus err, void* closure) {
+  auto* p = static_cast<cluster_bridge::impl*>(closure);
+  spdlog::warn("cluster: node '{}': NATS: {}", p->cfg.node, natsStatus_GetText(err));
+}
+
+error nats_error(const std::string& what, natsStatus s) {
+  return make_error(errc::system_error, what + ": " + natsStatus_GetText(s));
+}
+
+result<natsOptions*> make_options(const cluster_config& cfg, cluster_bridge::impl* p, bool send_asap,
+                                  const char* role) {
+  natsOptions* o = nullptr;
+  if (natsOptions_Create(&o) != NATS_OK) return make_error(errc::internal, "natsOptions_Create failed");
+  std::vector<const char*> urls;
+  for (const auto& u : cfg.urls) urls.push_back(u.c_str());
+  natsStatus s = natsOptions_SetServers(o, urls.data(), static_cast<int>(urls.size()));
+  const std::string name = "pdcd node " + cfg.node + " (" + role + ")";
+  if (s == NATS_OK) s = natsOptions_SetName(o, name.c_str());
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(o, send_asap);
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(o, -1);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(o, 250);
+  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(o, true, nullptr, nullptr);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, p);
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, on_disconnected, p);
+  if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, on_async_error, p);
+  if (s == NATS_OK && !cfg.user.empty()) s = natsOptions_SetUserInfo(o, cfg.user.c_str(), cfg.password.c_str());
+  if (s == NATS_OK && !cfg.nkey.empty()) {
+    s = natsOptions_SetNKeyFromSeed(o, cfg.nkey.c_str(), cfg.nkey_seed_file.c_str());
+  }
+  if (s != NATS_OK) {
+    natsOptions_Destroy(o);
+    return nats_error("cluster options", s);
+  }
+  return o;
+}
+
+}  // namespace
+
+cluster_bridge::cluster_bridge(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+cluster_bridge::~cluster_bridge() = default;
+
+result<std::unique_ptr<cluster_bridge>> cluster_bridge::connect(const cluster_config& cfg, host h) {
+  auto p = std::make_unique<impl>();
+  p->cfg = cfg;
+  p->h = std::move(h);
+  std::random_device rd;
+  p->epoch = (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ now_ns();
+  auto fo = make_options(cfg, p.get(), true, "requests");
+  if (!fo) return std::move(fo).err();
+  p->fast_opts = *fo;
+  auto bo = make_options(cfg, p.get(), false, "one-way");
+  if (!bo) return std::move(bo).err();
+  p->bulk_opts = *bo;
+  // Not yet connected is fine: libnats keeps trying in the background, and
+  // subscriptions made now are sent once it connects.
+  natsStatus s = natsConnection_Connect(&p->fast, p->fast_opts);
+  if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) return nats_error("cluster: connecting to NATS", s);
+  s = natsConnection_Connect(&p->bulk, p->bulk_opts);
+  if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) return nats_error("cluster: connecting to NATS", s);
+  // Replies come to _pdc_reply.<node>.<unique>.<id>: servers can then let
+  // each node subscribe to its own replies only (docs/cluster.md).
+  natsInbox* inbox = nullptr;
+  if (natsInbox_Create(&inbox) != NATS_OK) return make_error(errc::internal, "natsInbox_Create failed");
+  const std::string unique = inbox;
+  natsInbox_Destroy(inbox);
+  p->inbox = "_pdc_reply." + cfg.node + "." + unique.substr(unique.rfind('.') + 1);
+  const std::string mine = "pdc." + cfg.node + ".*.*";
+  s = natsConnection_Subscribe(&p->inbound, p->fast, mine.c_str(), on_inbound_cb, p.get());
+  if (s == NATS_OK) {
+    s = natsSubscription_SetPendingLimits(p->inbound, static_cast<int>(cfg.max_incoming_messages),
+                                          static_cast<int>(cfg.max_incoming_bytes));
+  }
+  const std::string answers = p->inbox + ".*";
+  if (s == NATS_OK) s = natsConnection_Subscribe(&p->replies, p->fast, answers.c_str(), on_reply_cb, p.get());
+  if (s != NATS_OK) return nats_error("cluster: subscribing to " + mine, s);
+  return std::unique_ptr<cluster_bridge>(new cluster_bridge(std::move(p)));
+}
+
+const std::string& cluster_bridge::node() const noexcept {
+  return impl_->cfg.node;
+}
+
+void cluster_bridge::stop() {
+  impl_->stop_subscriptions();
+}
+
+errc cluster_bridge::send(std::string_view node, std::string_view kernel, const envelope& env,
+                          std::span<const std::byte> payload, std::uint64_t reply_session) {
+  auto& p = *impl_;
+  const bool request = reply_session != 0;
+  bridge_header hd;
+  hd.what = request ? bridge_header::request : bridge_header::one_way;
+  hd.epoch = p.epoch;
+  const auto now = now_ns();
+  std::uint64_t id = 0;
+  std::string reply_subject;
+  {
+    std::lock_guard lock(p.mu);
+    auto& peer = p.peer(node);
+    if (request) {
+      p.sweep(now);
+      if (p.out_pending.size() >= p.cfg.max_pending) {
+        peer.send_failures++;
+        return errc::full;
+      }
+      id = p.next_out_id++;
+      p.out_pending.emplace(id, outgoing_request{reply_session, std::string(node) + "/" + std::string(kernel),
+                                                 std::string(node), env.message_id(), now});
+      p.out_order.push_back({id, p.deadline(now)});
+      reply_subject = p.inbox + "." + std::to_string(id);
+    }
+    hd.seq = ++peer.out_seq[request ? request_stream : one_way_stream];
+    peer.messages_out++;
+    peer.bytes_out += sizeof hd + sizeof env + payload.size();
+  }
+  const auto f = impl::frame(hd, env, payload);
+  const std::string subject = subject_of(node, kernel, p.cfg.node);
+  const natsStatus s = request ? natsConnection_PublishRequest(p.fast, subject.c_str(), reply_subject.c_str(), f.data(),
+                                                               static_cast<int>(f.size()))
+                               : natsConnection_Publish(p.bulk, subject.c_str(), f.data(), static_cast<int>(f.size()));
+  if (s == NATS_OK) return errc::ok;
+  std::lock_guard lock(p.mu);
+  auto& peer = p.peer(node);
+  peer.send_failures++;
+  if (request) p.out_pending.erase(id);
+  return s == NATS_MAX_PAYLOAD ? errc::message_too_large : errc::peer_gone;
+}
+
+errc cluster_bridge::answer(std::uint64_t session_id, const envelope& env, std::span<const std::byte> payload) {
+  auto& p = *impl_;
+  incoming_request req;
+  {
+    std::lock_guard lock(p.mu);
+    const auto it = p.in_pending.find(session_id);
+    if (it == p.in_pending.end()) {
+      p.late_replies++;
+      return errc::peer_gone;
+    }
+    req = std::move(it->second);
+    p.in_pending.erase(it);
+    auto& peer = p.peer(req.node);
+    peer.messages_out++;
+    peer.bytes_out += sizeof(bridge_header) + sizeof env + payload.size();
+  }
+  bridge_header hd;
+  hd.what = bridge_header::reply;
+  hd.epoch = p.epoch;
+  const auto f = impl::frame(hd, env, payload);
+  if (natsConnection_Publish(p.fast, req.reply_subject.c_str(), f.data(), static_cast<int>(f.size())) == NATS_OK) {
+    return errc::ok;
+  }
+  std::lock_guard lock(p.mu);
+  p.peer(req.node).send_failures++;
+  return errc::peer_gone;
+}
+
+std::string cluster_bridge::describe() const {
+  std::string urls;
+  for (const auto& u : impl_->cfg.urls) urls += (urls.empty() ? "" : ",") + u;
+  const bool up = natsConnection_Status(impl_->fast) == NATS_CONN_STATUS_CONNECTED;
+  return "node '" + impl_->cfg.node + "' on NATS " + urls + (up ? " (connected)" : " (connecting)");
+}
+
+std::string cluster_bridge::prometheus() const {
+  auto& p = *impl_;
+  std::string out;
+  auto line = [&out](const std::string& name, const std::string& labels, std::uint64_t v) {
+    out += name;
+    if (!labels.empty()) out += "{" + labels + "}";
+    out += " " + std::to_string(v) + "\n";
+  };
+  const std::string me = "node=\"" + label(p.cfg.node) + "\"";
+  out += "# HELP pdc_cluster_connected Whether this node's NATS connection is up.\n";
+  out += "# TYPE pdc_cluster_connected gauge\n";
+  line("pdc_cluster_connected", me, natsConnection_Status(p.fast) == NATS_CONN_STATUS_CONNECTED ? 1 : 0);
+  out += "# TYPE pdc_cluster_reconnects_total counter\n";
+  line("pdc_cluster_reconnects_total", me, p.reconnects.load(std::memory_order_relaxed));
+  out += "# TYPE pdc_cluster_disconnects_total counter\n";
+  line("pdc_cluster_disconnects_total", me, p.disconnects.load(std::memory_order_relaxed));
+  std::int64_t slow = 0;
+  if (p.inbound != nullptr) (void)natsSubscription_GetDropped(p.inbound, &slow);
+  out += "# HELP pdc_cluster_slow_consumer_dropped_total Messages NATS dropped because this node fell behind.\n";
+  out += "# TYPE pdc_cluster_slow_consumer_dropped_total counter\n";
+  line("pdc_cluster_slow_consumer_dropped_total", me, static_cast<std::uint64_t>(std::max<std::int64_t>(slow, 0)));
+  std::lock_guard lock(p.mu);
+  p.sweep(now_ns());
+  out += "# TYPE pdc_cluster_pending_requests gauge\n";
+  line("pdc_cluster_pending_requests", me + ",direction=\"out\"", p.out_pending.size());
+  line("pdc_cluster_pending_requests", me + ",direction=\"in\"", p.in_pending.size());
+  out += "# TYPE pdc_cluster_late_replies_total counter\n";
+  line("pdc_cluster_late_replies_total", me, p.late_replies);
+  out += "# TYPE pdc_cluster_unanswered_requests_total counter\n";
+  line("pdc_cluster_unanswered_requests_total", me, p.in_timeouts);
+  struct counter {
+    const char* name;
+    const char* help;
+    std::uint64_t peer_stats::*field;
+  };
+  const counter counters[] = {
+      {"pdc_cluster_lost_total", "Messages from the peer lost on the way (gaps in its sequence).", &peer_stats::lost},
+      {"pdc_cluster_late_total", "Messages from the peer that came after a later one.", &peer_stats::late},
+      {"pdc_cluster_refused_total", "Messages from the peer refused here.", &peer_stats::refused},
+      {"pdc_cluster_send_failures_total", "Messages to the peer that could not be sent.", &peer_stats::send_failures},
+      {"pdc_cluster_request_timeouts_total", "Requests to the peer that got no reply in time.", &peer_stats::timeouts},
+      {"pdc_cluster_error_replies_total", "Error replies from the peer.", &peer_stats::error_replies},
+      {"pdc_cluster_malformed_total", "Malformed frames from the peer.", &peer_stats::malformed},
+  };
+  out += "# HELP pdc_cluster_messages_total Messages to (out) and from (in) each other node.\n";
+  out += "# TYPE pdc_cluster_messages_total counter\n";
+  for (const auto& [name, s] : p.peers) {
+    line("pdc_cluster_messages_total", me + ",peer=\"" + label(name) + "\",direction=\"out\"", s.messages_out);
+    line("pdc_cluster_messages_total", me + ",peer=\"" + label(name) + "\",direction=\"in\"", s.messages_in);
+  }
+  out += "# TYPE pdc_cluster_bytes_total counter\n";
+  for (const auto& [name, s] : p.peers) {
+    line("pdc_cluster_bytes_total", me + ",peer=\"" + label(name) + "\",direction=\"out\"", s.bytes_out);
+    line("pdc_cluster_bytes_total", me + ",peer=\"" + label(name) + "\",direction=\"in\"", s.bytes_in);
+  }
+  for (const auto& c : counters) {
+    out += std::string("# HELP ") + c.name + " " + c.help + "\n# TYPE " + c.name + " counter\n";
+    for (const auto& [name, s] : p.peers) line(c.name, me + ",peer=\"" + label(name) + "\"", s.*c.field);
+  }
+  out += "# HELP pdc_cluster_round_trip_seconds Requests from here to the peer, until their reply came.\n";
+  out += "# TYPE pdc_cluster_round_trip_seconds summary\n";
+  for (const auto& [name, s] : p.peers) {
+    const std::string l = me + ",peer=\"" + label(name) + "\"";
+    for (const double q : {0.5, 0.99}) {
+      out += "pdc_cluster_round_trip_seconds{" + l + ",quantile=\"" + (q == 0.5 ? "0.5" : "0.99") + "\"} " +
+             std::to_string(static_cast<double>(s.round_trip.quantile(q)) / 1e9) + "\n";
+    }
+    line("pdc_cluster_round_trip_seconds_count", l, s.round_trip.count());
+  }
+  return out;
+}
+
+}  // namespace pdc::daemon
