@@ -112,6 +112,8 @@ void command_set::add_lifecycle_commands(CLI::App& app) {
                      "Process isolation: the host's open-file limit (0: none)");
   launch->add_flag("--export", launch_.exported,
                    "Reachable from other nodes of the cluster as NODE/ID (pdcd must be a node; docs/cluster.md)");
+  launch->add_flag("--at-least-once", launch_.at_least_once,
+                   "With --export: other nodes' messages come through JetStream, acknowledged after the handler");
   launch->add_flag("--seccomp", launch_.seccomp,
                    "Process isolation: filter the host's system calls (exec, ptrace, mount... end it)");
   launch->add_option("--max-message", launch_.max_message_bytes, "Largest payload, bytes (0: daemon default)");

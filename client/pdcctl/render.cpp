@@ -151,7 +151,8 @@ std::string render_kernel_detail(const kernel_info& k) {
                    std::to_string(k.workers) + (k.workers == 1 ? " worker" : " workers")},
       {"isolation", isolation_text(k)},
       {"backpressure", std::string(to_string(k.backpressure))},
-      {"exported", k.exported ? "yes (to the cluster)" : "no"},
+      {"exported",
+       k.exported ? (k.at_least_once ? "yes (to the cluster, at least once)" : "yes (to the cluster)") : "no"},
       {"queue", queue_text(k) + " messages"},
       {"max message", std::to_string(k.max_message_bytes) + " bytes"},
       {"messages", "in " + std::to_string(k.messages_in) + ", out " + std::to_string(k.messages_out) + ", processed " +

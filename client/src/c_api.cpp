@@ -157,6 +157,7 @@ int pdc_launch(pdc_client* client, const pdc_launch_options* options) {
     o.max_open_files = PDC_FIELD_OR(pdc_launch_options, options, max_open_files, 0U);
     o.seccomp = PDC_FIELD_OR(pdc_launch_options, options, seccomp, 0) != 0;
     o.exported = PDC_FIELD_OR(pdc_launch_options, options, exported, 0) != 0;
+    o.at_least_once = PDC_FIELD_OR(pdc_launch_options, options, at_least_once, 0) != 0;
     const char* const* access = PDC_FIELD_OR(pdc_launch_options, options, access, nullptr);
     const std::uint32_t access_count = PDC_FIELD_OR(pdc_launch_options, options, access_count, 0U);
     if (access == nullptr && access_count != 0) {

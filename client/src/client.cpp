@@ -388,7 +388,8 @@ result<void> client::launch(const launch_options& o) {
                               o.capacity, to_wire(o.backpressure), o.max_message_bytes, o.block_timeout_ms,
                               make_string(fbb, o.config), o.workers, o.cpu, o.idle_spin_us, make_string(fbb, o.pool),
                               o.latency_metrics, access, to_wire(o.isolation), make_string(fbb, o.host_user),
-                              o.max_address_space_mb, o.max_cpu_seconds, o.max_open_files, o.seccomp, o.exported);
+                              o.max_address_space_mb, o.max_cpu_seconds, o.max_open_files, o.seccomp, o.exported,
+                              o.at_least_once);
   });
   if (!r) return std::move(r).err();
   return ok();

@@ -52,7 +52,8 @@ void write_json(json_writer& w, const kernel_info& k) {
       .field("max_cpu_seconds", k.max_cpu_seconds)
       .field("max_open_files", k.max_open_files)
       .field("seccomp", k.seccomp)
-      .field("exported", k.exported);
+      .field("exported", k.exported)
+      .field("at_least_once", k.at_least_once);
   w.key("access").begin_array();
   for (const auto& e : k.access) w.string(e);
   w.end_array();

@@ -73,6 +73,7 @@ result<kernel_info> to_kernel_info(const wire::KernelInfo& in) {
   out.max_open_files = in.max_open_files();
   out.seccomp = in.seccomp();
   out.exported = in.exported();
+  out.at_least_once = in.at_least_once();
   if (const auto* access = in.access()) {
     for (const auto* e : *access) out.access.push_back(str(e));
   }

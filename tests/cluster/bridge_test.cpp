@@ -27,7 +27,9 @@ std::string authorization() {
   std::string users;
   for (const std::string n : {"a", "b", "c"}) {
     users += "    {user: " + n + ", password: pw-" + n + ", permissions: {publish: {allow: [\"pdc.*.*." + n +
-             "\"]}, subscribe: {allow: [\"pdc." + n + ".>\", \"_pdc_reply." + n + ".>\"]}, allow_responses: true}}\n";
+             "\", \"pdcjs.*.*." + n +
+             "\", \"$JS.API.>\", \"$JS.ACK.>\", \"_pdc_reply.>\"]}, subscribe: {allow: [\"pdc." + n +
+             ".>\", \"_pdc_reply." + n + ".>\", \"_pdc_deliver." + n + ".>\"]}, allow_responses: true}}\n";
   }
   return "authorization {\n  users = [\n" + users + "  ]\n}\n";
 }
@@ -51,7 +53,8 @@ class node_process {
     for (const auto& url : urls) list += (list.empty() ? "\"" : ", \"") + url + "\"";
     config_ = dir_.path() + "/pdcd.toml";
     std::ofstream(config_) << "[cluster]\nnode = \"" << node << "\"\nurls = [" << list << "]\nuser = \"" << u
-                           << "\"\npassword = \"pw-" << u << "\"\nrequest_timeout_ms = 20000\n\n"
+                           << "\"\npassword = \"pw-" << u
+                           << "\"\nrequest_timeout_ms = 20000\njetstream = true\nreplicas = 3\n\n"
                            << kernels;
     pdcd_ = std::make_unique<daemon_process>(std::vector<std::string>{"--config", config_, "--load", "pdc_echo.so",
                                                                       "--load", "pdc_double.so", "--load",
@@ -94,12 +97,45 @@ const char* const k_b_kernels =
     "[[kernel]]\ntype = \"echo\"\nid = \"echo\"\nexport = true\naccess = [\"node:a=send\"]\n\n"
     "[[kernel]]\ntype = \"echo\"\nid = \"hidden\"\n\n"
     "[[kernel]]\ntype = \"double\"\nid = \"double\"\nexport = true\naccess = [\"node:a=send\"]\n\n"
-    "[[kernel]]\ntype = \"counter\"\nid = \"counter\"\nexport = true\naccess = [\"node:*=send\"]\n";
+    "[[kernel]]\ntype = \"counter\"\nid = \"counter\"\nexport = true\naccess = [\"node:*=send\"]\n\n"
+    "[[kernel]]\ntype = \"counter\"\nid = \"durable\"\nexport = true\ndelivery = \"at_least_once\"\n"
+    "access = [\"node:a=send\"]\n";
+
+// Until the servers' JetStream has its leader and takes a stream on all three.
+bool jetstream_ready(const std::string& url) {
+  return eventually(
+      [&] {
+        natsOptions* o = nullptr;
+        natsConnection* nc = nullptr;
+        jsCtx* js = nullptr;
+        bool made = natsOptions_Create(&o) == NATS_OK && natsOptions_SetURL(o, url.c_str()) == NATS_OK &&
+                    natsOptions_SetUserInfo(o, "a", "pw-a") == NATS_OK &&
+                    natsOptions_SetCustomInboxPrefix(o, "_pdc_reply.a") == NATS_OK &&
+                    natsConnection_Connect(&nc, o) == NATS_OK && natsConnection_JetStream(&js, nc, nullptr) == NATS_OK;
+        if (made) {
+          jsStreamConfig sc;
+          jsStreamConfig_Init(&sc);
+          const char* subjects[] = {"pdcjs.probe.probe.a"};
+          sc.Name = "PDC_probe";
+          sc.Subjects = subjects;
+          sc.SubjectsLen = 1;
+          sc.Replicas = 3;
+          made = js_AddStream(nullptr, js, &sc, nullptr, nullptr) == NATS_OK &&
+                 js_DeleteStream(js, "PDC_probe", nullptr, nullptr) == NATS_OK;
+        }
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+        natsOptions_Destroy(o);
+        return made;
+      },
+      std::chrono::milliseconds(60'000));
+}
 
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     for (int i = 0; i < nats_.size(); ++i) ASSERT_TRUE(nats_.ready(i, "a", "pw-a")) << nats_.log(i);
+    ASSERT_TRUE(jetstream_ready(nats_.url(0))) << nats_.log(0);
     a_ = std::make_unique<node_process>(
         "a", std::vector<std::string>{nats_.url(0)},
         "[[kernel]]\ntype = \"router\"\nid = \"to-b\"\nconfig = \"b/double\"\n\n"
@@ -291,6 +327,46 @@ TEST_F(ClusterTest, MessagesLostWhileAServerIsDownAreCountedNotSilent) {
   EXPECT_GE(sample(*cb_, "pdc_cluster_reconnects_total{node=\"b\"}"), 1);
   std::printf("sent %llu, received %llu, counted lost %.0f\n", static_cast<unsigned long long>(sent),
               static_cast<unsigned long long>(got), lost);
+}
+
+// At least once: through a stream on all three servers, one of them
+// killed mid-stream; every message reaches the kernel, each acknowledged
+// after its handler ran, and a request's reply comes back the same way.
+TEST_F(ClusterTest, AtLeastOnceMessagesAllArriveWhileAServerIsKilled) {
+  auto st = cb_->status("durable");
+  ASSERT_TRUE(st) << st.err().what() << b_->pdcd().log();
+  EXPECT_TRUE(st->at_least_once);
+  constexpr std::uint64_t k_messages = 300;
+  for (std::uint64_t i = 1; i <= k_messages; ++i) {
+    std::byte v[8];
+    std::memcpy(v, &i, sizeof v);
+    send_options o;
+    o.no_reply = true;
+    auto r = ca_->send("b/durable", v, o);
+    ASSERT_TRUE(r) << r.err().what();
+    if (i == k_messages / 2) nats_.kill(2);  // neither node's own server
+  }
+  std::uint64_t got = 0;
+  EXPECT_TRUE(eventually(
+      [&] {
+        auto s = cb_->status("durable");
+        got = s ? s->messages_in : 0;
+        return got >= k_messages;
+      },
+      std::chrono::milliseconds(60'000)))
+      << "b's kernel got " << got << " of " << k_messages << "\n"
+      << a_->pdcd().log() << b_->pdcd().log();
+  EXPECT_TRUE(eventually(
+      [&] { return sample(*cb_, "pdc_cluster_jetstream_acked_total{node=\"b\"}") >= static_cast<double>(k_messages); },
+      std::chrono::milliseconds(30'000)));
+  auto count = ca_->request("b/durable", bytes("how many"), k_wait_ns);
+  ASSERT_TRUE(count) << count.err().what();
+  ASSERT_EQ(count->payload.size(), 8U);
+  std::int64_t n = 0;
+  std::memcpy(&n, count->payload.data(), sizeof n);
+  EXPECT_GE(n, static_cast<std::int64_t>(k_messages) + 1);
+  std::printf("at least once: %llu handled for %llu sent, count reply %lld\n", static_cast<unsigned long long>(got),
+              static_cast<unsigned long long>(k_messages), static_cast<long long>(n));
 }
 
 }  // namespace

@@ -77,8 +77,9 @@ struct kernel_info {
   std::uint32_t max_address_space_mb = 0;  ///< Process isolation: its host's bounds (0: none).
   std::uint32_t max_cpu_seconds = 0;
   std::uint32_t max_open_files = 0;
-  bool seccomp = false;   ///< Process isolation: its host's system calls are filtered.
-  bool exported = false;  ///< Reachable from other nodes of the cluster as node/kernel_id.
+  bool seccomp = false;        ///< Process isolation: its host's system calls are filtered.
+  bool exported = false;       ///< Reachable from other nodes of the cluster as node/kernel_id.
+  bool at_least_once = false;  ///< Other nodes' messages to it come through JetStream.
 };
 
 /// A loaded plugin (wire PluginInfo).
@@ -137,6 +138,9 @@ struct launch_options {
   /// Reachable from other nodes of the cluster as `node/kernel_id` (the
   /// daemon must be a node of one; docs/cluster.md).
   bool exported = false;
+  /// Exported only: other nodes' messages come through JetStream and are
+  /// acknowledged once its handler ran (delivery at least once).
+  bool at_least_once = false;
 };
 
 /// Per-message options of `client::send` and `client::request`.

@@ -79,6 +79,7 @@ typedef struct pdc_launch_options {
   uint32_t max_open_files;       /* RLIMIT_NOFILE */
   int32_t seccomp;               /* non-zero: filter the host's system calls */
   int32_t exported;              /* non-zero: reachable from other nodes as "node/kernel_id" (docs/cluster.md) */
+  int32_t at_least_once;         /* exported: their messages come through JetStream, acked after the handler */
 } pdc_launch_options;
 
 /** Per-message options of pdc_send and pdc_request. */

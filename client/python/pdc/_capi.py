@@ -105,6 +105,7 @@ class LaunchOptions(Structure):
         ("max_open_files", c_uint32),
         ("seccomp", c_int32),
         ("exported", c_int32),
+        ("at_least_once", c_int32),
     ]
 
 

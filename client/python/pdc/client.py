@@ -297,6 +297,7 @@ class Client(_Handle):
         max_open_files: int = 0,
         seccomp: bool = False,
         export: bool = False,
+        delivery: str = "at_most_once",
     ) -> None:
         """Launches a kernel (state LAUNCHED: it queues, and consumes once activated).
         Zeros and None take pdcd's defaults. A bad tier, backpressure or isolation
@@ -338,6 +339,9 @@ class Client(_Handle):
         o.max_open_files = max_open_files
         o.seccomp = 1 if seccomp else 0
         o.exported = 1 if export else 0
+        if delivery not in ("at_most_once", "at_least_once"):
+            raise ValueError(f"delivery {delivery!r} must be 'at_most_once' or 'at_least_once'")
+        o.at_least_once = 1 if delivery == "at_least_once" else 0
         self._check(self._lib.pdc_launch(self._h, byref(o)))
 
     def activate(self, kernel_id: str) -> None:

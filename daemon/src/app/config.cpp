@@ -121,7 +121,8 @@ startup_kernel parse_kernel(const toml::table& t, std::string_view source) {
               "max_cpu_seconds",
               "max_open_files",
               "seccomp",
-              "export"},
+              "export",
+              "delivery"},
              "[[kernel]]");
   startup_kernel k;
   k.launch.kernel_type = get_string(t, "type", source, "");
@@ -164,6 +165,13 @@ startup_kernel parse_kernel(const toml::table& t, std::string_view source) {
     k.launch.cpu = static_cast<std::int32_t>(*n->value<std::int64_t>());
   }
   k.launch.exported = get_bool(t, "export", source, false);
+  if (const auto* n = t.get("delivery")) {
+    const std::string d = get_string(t, "delivery", source, "");
+    if (d != "at_most_once" && d != "at_least_once") {
+      fail(*n, source, "delivery '" + d + "' must be at_most_once or at_least_once");
+    }
+    k.launch.at_least_once = d == "at_least_once";
+  }
   k.activate = get_bool(t, "activate", source, true);
   return k;
 }
@@ -248,7 +256,7 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
       if (t == nullptr) fail(*n, source_name, "'cluster' must be a table");
       check_keys(*t, source_name,
                  {"node", "urls", "user", "password", "nkey", "nkey_seed_file", "access", "request_timeout_ms",
-                  "max_pending", "max_incoming_messages", "max_incoming_bytes"},
+                  "max_pending", "max_incoming_messages", "max_incoming_bytes", "replicas", "ack_wait_ms", "jetstream"},
                  "[cluster]");
       auto& c = cfg.cluster;
       c.node = get_string(*t, "node", source_name, "");
@@ -274,6 +282,10 @@ result<daemon_config> parse_config(std::string_view text, std::string_view sourc
       c.max_pending = get_u32(*t, "max_pending", source_name, c.max_pending, 1);
       c.max_incoming_messages = get_u32(*t, "max_incoming_messages", source_name, c.max_incoming_messages, 1);
       c.max_incoming_bytes = get_u32(*t, "max_incoming_bytes", source_name, c.max_incoming_bytes, 64 * 1024);
+      c.jetstream = get_bool(*t, "jetstream", source_name, false);
+      c.replicas = get_u32(*t, "replicas", source_name, c.replicas, 1);
+      if (c.replicas > 5) fail(*t, source_name, "[cluster] replicas must be 1 to 5");
+      c.ack_wait_ms = get_u32(*t, "ack_wait_ms", source_name, c.ack_wait_ms, 100);
     }
     if (const auto* n = root.get("pool")) {
       const auto* arr = n->as_array();

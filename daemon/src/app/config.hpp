@@ -77,6 +77,15 @@ struct cluster_config {
   /// subscription before NATS drops (and the bridge counts) more.
   std::uint32_t max_incoming_messages = 65'536;
   std::uint32_t max_incoming_bytes = 64U << 20;
+  /// JetStream: this node hosts at-least-once kernels, and looks up whether
+  /// another node's kernel is one before its first message to it. Off: core
+  /// NATS only (no lookups; an at-least-once launch is refused).
+  bool jetstream = false;
+  /// Servers holding each at-least-once kernel's JetStream stream (1-5).
+  std::uint32_t replicas = 1;
+  /// How long JetStream waits for an at-least-once message's acknowledgement
+  /// before it delivers it again.
+  std::uint32_t ack_wait_ms = 30'000;
   [[nodiscard]] bool enabled() const noexcept { return !node.empty(); }
 };
 

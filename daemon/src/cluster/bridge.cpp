@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <random>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -39,7 +41,7 @@ constexpr std::uint16_t k_error_reply_flags = k_envelope_flag_reply | k_envelope
 
 // A message's sequence stream: one-way messages and requests travel on
 // different connections, each in order.
-enum stream : std::uint8_t { one_way_stream = 0, request_stream = 1, stream_count = 2 };
+enum stream : std::uint8_t { one_way_stream = 0, request_stream = 1, js_stream = 2, stream_count = 3 };
 
 struct peer_stats {
   std::uint64_t messages_out = 0, bytes_out = 0, messages_in = 0, bytes_in = 0;
@@ -50,10 +52,10 @@ struct peer_stats {
   std::uint64_t timeouts = 0;       // requests to it that got no reply in time
   std::uint64_t error_replies = 0;  // error replies it sent to requests from here
   std::uint64_t malformed = 0;
-  std::uint64_t out_seq[stream_count] = {0, 0};  // last sequence number sent to it
-  std::uint64_t in_epoch[stream_count] = {0, 0};
-  std::uint64_t in_next[stream_count] = {0, 0};  // the sequence number expected next from it
-  histogram round_trip;                          // requests from here to it, ns
+  std::uint64_t out_seq[stream_count] = {0, 0, 0};  // last sequence number sent to it
+  std::uint64_t in_epoch[stream_count] = {0, 0, 0};
+  std::uint64_t in_next[stream_count] = {0, 0, 0};  // the sequence number expected next from it
+  histogram round_trip;                             // requests from here to it, ns
 };
 
 struct outgoing_request {
@@ -65,9 +67,38 @@ struct outgoing_request {
 };
 
 struct incoming_request {
-  std::string reply_subject;
+  std::string reply_subject;  // "" : nobody waits (an at-least-once one-way message)
   std::string node;
+  natsMsg* js = nullptr;  // an at-least-once message, acknowledged when settled
+  bool settled = false;   // its handler ran
+  bool replied = false;
 };
+
+// How messages to one address travel: JetStream when the node made a stream
+// for it (an at-least-once kernel), else core NATS.
+struct route_mode {
+  bool js = false;
+  std::uint64_t until_ns = 0;  // looked up again after
+};
+
+constexpr std::uint64_t k_js_route_ttl_ns = 300'000'000'000ULL;   // 5 min
+constexpr std::uint64_t k_core_route_ttl_ns = 30'000'000'000ULL;  // 30 s
+constexpr std::int64_t k_nak_delay_ns = 250'000'000;              // a refused at-least-once message, again in
+constexpr int k_max_publish_attempts = 15;  // each waiting k_publish_ack_wait_ms: past a leader election
+constexpr std::int64_t k_publish_ack_wait_ms = 2000;
+
+std::string stream_name(std::string_view node, std::string_view kernel) {
+  std::string s = "PDC_";
+  s.append(node).append("_").append(kernel);
+  std::replace(s.begin(), s.end(), ':', '_');  // names take no ':'
+  return s;
+}
+
+// Refusals that another delivery cannot change: the message is terminated.
+bool permanent(errc e) noexcept {
+  return e == errc::not_found || e == errc::permission_denied || e == errc::message_too_large ||
+         e == errc::protocol_error || e == errc::invalid_argument;
+}
 
 // Ids with their deadlines, oldest first: what a sweep forgets.
 struct expiry {
@@ -131,21 +162,44 @@ struct cluster_bridge::impl {
   std::uint64_t late_replies = 0;  // answers to requests no longer awaited, each way
   std::uint64_t in_timeouts = 0;   // requests from other nodes that local kernels never answered in time
 
-  // Drains both subscriptions and waits until their callbacks are done.
-  void stop_subscriptions() {
-    for (natsSubscription* sub : {inbound, replies}) {
-      if (sub == nullptr || !natsSubscription_IsValid(sub)) continue;
-      if (natsSubscription_Drain(sub) == NATS_OK) {
-        (void)natsSubscription_WaitForDrainCompletion(sub, 2000);
-      } else {
-        (void)natsSubscription_Unsubscribe(sub);
-      }
+  // At least once (JetStream).
+  jsCtx* js_admin = nullptr;                                      // on `fast`: streams, consumers, lookups
+  jsCtx* js_pub = nullptr;                                        // on `bulk`: asynchronous publishing
+  std::map<std::string, natsSubscription*, std::less<>> js_subs;  // kernel -> its consumer (control thread)
+  std::vector<natsSubscription*> js_retired;                      // stopped; destroyed with the bridge
+  std::unordered_map<std::string, route_mode> modes;              // "node/kernel" (mu)
+  std::atomic<std::uint64_t> js_acked{0}, js_naked{0}, js_terminated{0}, js_retries{0}, js_failures{0};
+
+  // Drains a subscription and waits until its callbacks are done.
+  static void drain(natsSubscription* sub) {
+    if (sub == nullptr || !natsSubscription_IsValid(sub)) return;
+    if (natsSubscription_Drain(sub) == NATS_OK) {
+      (void)natsSubscription_WaitForDrainCompletion(sub, 2000);
+    } else {
+      (void)natsSubscription_Unsubscribe(sub);
     }
+  }
+  void stop_subscriptions() {
+    drain(inbound);
+    drain(replies);
   }
 
   ~impl() {
     // Subscriptions first: their callbacks use this object.
     stop_subscriptions();
+    for (auto& [kernel, sub] : js_subs) drain(sub);
+    for (auto& [id, req] : in_pending) natsMsg_Destroy(req.js);  // unacknowledged: delivered again later
+    in_pending.clear();
+    if (js_pub != nullptr) {
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MaxWait = 1000;
+      (void)js_PublishAsyncComplete(js_pub, &po);
+    }
+    for (auto& [kernel, sub] : js_subs) natsSubscription_Destroy(sub);
+    for (natsSubscription* sub : js_retired) natsSubscription_Destroy(sub);
+    jsCtx_Destroy(js_admin);
+    jsCtx_Destroy(js_pub);
     if (bulk != nullptr) (void)natsConnection_FlushTimeout(bulk, 1000);
     natsSubscription_Destroy(inbound);
     natsSubscription_Destroy(replies);
@@ -174,7 +228,12 @@ struct cluster_bridge::impl {
       out_order.pop_front();
     }
     while (!in_order.empty() && in_order.front().deadline_ns <= now) {
-      if (in_pending.erase(in_order.front().id) != 0) in_timeouts++;
+      const auto it = in_pending.find(in_order.front().id);
+      if (it != in_pending.end()) {
+        in_timeouts++;
+        natsMsg_Destroy(it->second.js);  // not acknowledged: JetStream delivers it again
+        in_pending.erase(it);
+      }
       in_order.pop_front();
     }
   }
@@ -288,6 +347,121 @@ struct cluster_bridge::impl {
     if (wants_reply) publish_error(reply, env.message_id(), r.err().code, r.err().what());
   }
 
+  // ---- at-least-once messages, from this node's consumers (a libnats thread) ----
+  void on_js(natsMsg* msg) {
+    const std::string_view subject = natsMsg_GetSubject(msg);
+    const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(msg));
+    const auto len = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
+    const auto t = tokens(subject);
+    // pdcjs.<this node>.<kernel>.<from>, as the stream's subjects make it.
+    const bool named = t.size() == 4 && valid_token(t[3]);
+    const std::string_view from = named ? t[3] : std::string_view("_unknown");
+    bridge_header hd;
+    envelope env;
+    const bool framed = named && len >= sizeof hd && (std::memcpy(&hd, data, sizeof hd), true) &&
+                        hd.magic == bridge_header::k_magic && hd.version == 1 &&
+                        (hd.what == bridge_header::one_way || hd.what == bridge_header::request) &&
+                        read_envelope(std::span(data + sizeof hd, len - sizeof hd), env);
+    if (!framed) {
+      {
+        std::lock_guard lock(mu);
+        peer(from).malformed++;
+      }
+      spdlog::warn("cluster: malformed at-least-once message of {} bytes on '{}' terminated", len, subject);
+      (void)natsMsg_Term(msg, nullptr);
+      js_terminated.fetch_add(1, std::memory_order_relaxed);
+      natsMsg_Destroy(msg);
+      return;
+    }
+    const char* reply = nullptr;
+    if (hd.what != bridge_header::request || natsMsgHeader_Get(msg, "Pdc-Reply", &reply) != NATS_OK) reply = nullptr;
+    const bool wants_reply = reply != nullptr && reply[0] != '\0';
+    const auto now = now_ns();
+    std::uint64_t id = 0;
+    {
+      std::lock_guard lock(mu);
+      auto& p = peer(from);
+      p.messages_in++;
+      p.bytes_in += len;
+      sweep(now);
+      if (in_pending.size() >= cfg.max_pending) {
+        p.refused++;
+        js_naked.fetch_add(1, std::memory_order_relaxed);
+        (void)natsMsg_NakWithDelay(msg, k_nak_delay_ns, nullptr);
+        natsMsg_Destroy(msg);
+        return;
+      }
+      id = k_remote_session_bit | next_in_id++;
+      in_pending.emplace(
+          id, incoming_request{wants_reply ? std::string(reply) : std::string(), std::string(from), msg, false, false});
+      in_order.push_back({id, deadline(now)});
+    }
+    const auto payload = payload_of(std::span(data + sizeof hd, len - sizeof hd));
+    const auto flags = static_cast<std::uint16_t>(wants_reply ? env.flags() & ~k_envelope_flag_no_reply
+                                                              : env.flags() | k_envelope_flag_no_reply);
+    queued_message m{make_envelope(env.message_id(), env.payload_length(), env.send_timestamp_ns(),
+                                   env.correlation_id(), 0, env.type_id(), flags, env.priority()),
+                     {payload.begin(), payload.end()},
+                     wants_reply ? reply_address::session(id) : reply_address::nobody(),
+                     0,
+                     id};
+    auto r = h.offer(t[2], from, m);
+    if (r) return;  // acknowledged once its handler ran (settle)
+    natsMsg* js = nullptr;
+    {
+      std::lock_guard lock(mu);
+      peer(from).refused++;
+      const auto it = in_pending.find(id);
+      if (it != in_pending.end()) {
+        js = it->second.js;
+        in_pending.erase(it);
+      }
+    }
+    if (js == nullptr) return;
+    if (permanent(r.err().code)) {
+      // Another delivery would be refused the same way: it ends here, and a
+      // sender that waits is told why.
+      (void)natsMsg_Term(js, nullptr);
+      js_terminated.fetch_add(1, std::memory_order_relaxed);
+      if (wants_reply) publish_error(reply, env.message_id(), r.err().code, r.err().what());
+    } else {
+      // Full, rejected, terminating: not lost, delivered again shortly.
+      (void)natsMsg_NakWithDelay(js, k_nak_delay_ns, nullptr);
+      js_naked.fetch_add(1, std::memory_order_relaxed);
+    }
+    natsMsg_Destroy(js);
+  }
+
+  // True when messages to node/kernel go through JetStream (a lookup of its
+  // stream, remembered a while).
+  bool route_is_js(std::string_view node, std::string_view kernel, std::uint64_t now) {
+    std::string key(node);
+    key.append("/").append(kernel);
+    {
+      std::lock_guard lock(mu);
+      const auto it = modes.find(key);
+      if (it != modes.end() && it->second.until_ns > now) return it->second.js;
+    }
+    bool js = false;
+    if (js_admin != nullptr) {
+      jsOptions o;
+      jsOptions_Init(&o);
+      o.Wait = 2000;
+      jsStreamInfo* si = nullptr;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      js = js_GetStreamInfo(&si, js_admin, stream_name(node, kernel).c_str(), &o, &jerr) == NATS_OK;
+      jsStreamInfo_Destroy(si);
+    }
+    std::lock_guard lock(mu);
+    modes[key] = route_mode{js, now + (js ? k_js_route_ttl_ns : k_core_route_ttl_ns)};
+    return js;
+  }
+
+  void forget_route(const std::string& key) {
+    std::lock_guard lock(mu);
+    modes.erase(key);
+  }
+
   // ---- replies to requests sent from here (a libnats thread) ----
   void on_reply(natsMsg* msg) {
     const std::string_view subject = natsMsg_GetSubject(msg);
@@ -373,6 +547,41 @@ void on_inbound_cb(natsConnection*, natsSubscription*, natsMsg* msg, void* closu
   natsMsg_Destroy(msg);
 }
 
+void on_js_cb(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  static_cast<cluster_bridge::impl*>(closure)->on_js(msg);  // owns msg
+}
+
+// An asynchronous JetStream publish that was not acknowledged: published
+// again (the stream drops a duplicate by its message id), a few times.
+void on_js_publish_error(jsCtx* js, jsPubAckErr* pae, void* closure) {
+  auto* p = static_cast<cluster_bridge::impl*>(closure);
+  const char* tries = nullptr;
+  int attempt = 1;
+  if (natsMsgHeader_Get(pae->Msg, "Pdc-Attempt", &tries) == NATS_OK && tries != nullptr) attempt = std::atoi(tries);
+  const std::string subject = natsMsg_GetSubject(pae->Msg);
+  if (attempt < k_max_publish_attempts && pae->ErrCode != JSStreamNotFoundErr) {
+    // "No responders" comes at once while the stream elects a leader: wait
+    // a little longer each time (this is libnats's thread for acknowledgements).
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * attempt, 1000)));
+    const std::string next = std::to_string(attempt + 1);
+    if (natsMsgHeader_Set(pae->Msg, "Pdc-Attempt", next.c_str()) == NATS_OK && [&] {
+          jsPubOptions po;
+          jsPubOptions_Init(&po);
+          po.MaxWait = k_publish_ack_wait_ms;
+          return js_PublishMsgAsync(js, &pae->Msg, &po);
+        }() == NATS_OK) {
+      p->js_retries.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+  p->js_failures.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("cluster: at-least-once message on '{}' not acknowledged after {} attempt(s): {}", subject, attempt,
+               pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err));
+  // pdcjs.<node>.<kernel>.<from>: look its route up again next time.
+  const auto t = tokens(subject);
+  if (t.size() == 4) p->forget_route(std::string(t[1]) + "/" + std::string(t[2]));
+}
+
 void on_reply_cb(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
   static_cast<cluster_bridge::impl*>(closure)->on_reply(msg);
   natsMsg_Destroy(msg);
@@ -415,6 +624,9 @@ result<natsOptions*> make_options(const cluster_config& cfg, cluster_bridge::imp
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(o, on_reconnected, p);
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(o, on_disconnected, p);
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(o, on_async_error, p);
+  // JetStream's answers come to _pdc_reply.<node>.*, which servers let this node alone read.
+  const std::string inbox_prefix = "_pdc_reply." + cfg.node;
+  if (s == NATS_OK) s = natsOptions_SetCustomInboxPrefix(o, inbox_prefix.c_str());
   if (s == NATS_OK && !cfg.user.empty()) s = natsOptions_SetUserInfo(o, cfg.user.c_str(), cfg.password.c_str());
   if (s == NATS_OK && !cfg.nkey.empty()) {
     s = natsOptions_SetNKeyFromSeed(o, cfg.nkey.c_str(), cfg.nkey_seed_file.c_str());
@@ -462,6 +674,18 @@ result<std::unique_ptr<cluster_bridge>> cluster_bridge::connect(const cluster_co
     s = natsSubscription_SetPendingLimits(p->inbound, static_cast<int>(cfg.max_incoming_messages),
                                           static_cast<int>(cfg.max_incoming_bytes));
   }
+  // JetStream, where the servers have it (at-least-once kernels need it).
+  if (cfg.jetstream) {
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = 5000;
+    if (natsConnection_JetStream(&p->js_admin, p->fast, &jo) != NATS_OK) p->js_admin = nullptr;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = 4096;
+    jo.PublishAsync.ErrHandler = on_js_publish_error;
+    jo.PublishAsync.ErrHandlerClosure = p.get();
+    if (natsConnection_JetStream(&p->js_pub, p->bulk, &jo) != NATS_OK) p->js_pub = nullptr;
+  }
   const std::string answers = p->inbox + ".*";
   if (s == NATS_OK) s = natsConnection_Subscribe(&p->replies, p->fast, answers.c_str(), on_reply_cb, p.get());
   if (s != NATS_OK) return nats_error("cluster: subscribing to " + mine, s);
@@ -484,6 +708,7 @@ errc cluster_bridge::send(std::string_view node, std::string_view kernel, const 
   hd.what = request ? bridge_header::request : bridge_header::one_way;
   hd.epoch = p.epoch;
   const auto now = now_ns();
+  const bool js = p.js_pub != nullptr && p.route_is_js(node, kernel, now);
   std::uint64_t id = 0;
   std::string reply_subject;
   {
@@ -501,15 +726,35 @@ errc cluster_bridge::send(std::string_view node, std::string_view kernel, const 
       p.out_order.push_back({id, p.deadline(now)});
       reply_subject = p.inbox + "." + std::to_string(id);
     }
-    hd.seq = ++peer.out_seq[request ? request_stream : one_way_stream];
+    // JetStream's copies are counted by JetStream; the sequence numbers
+    // core messages (gaps are losses) and names JetStream's (dedup).
+    hd.seq = js ? ++peer.out_seq[js_stream] : ++peer.out_seq[request ? request_stream : one_way_stream];
     peer.messages_out++;
     peer.bytes_out += sizeof hd + sizeof env + payload.size();
   }
   const auto f = impl::frame(hd, env, payload);
-  const std::string subject = subject_of(node, kernel, p.cfg.node);
-  const natsStatus s = request ? natsConnection_PublishRequest(p.fast, subject.c_str(), reply_subject.c_str(), f.data(),
-                                                               static_cast<int>(f.size()))
-                               : natsConnection_Publish(p.bulk, subject.c_str(), f.data(), static_cast<int>(f.size()));
+  natsStatus s = NATS_OK;
+  if (js) {
+    // At least once: JetStream acknowledges it to this node; the stream
+    // drops a copy published again with the same message id.
+    const std::string subject = "pdcjs." + std::string(node) + "." + std::string(kernel) + "." + p.cfg.node;
+    const std::string msg_id = p.cfg.node + "-" + std::to_string(p.epoch) + "-" + std::to_string(hd.seq);
+    natsMsg* m = nullptr;
+    s = natsMsg_Create(&m, subject.c_str(), nullptr, reinterpret_cast<const char*>(f.data()),
+                       static_cast<int>(f.size()));
+    if (s == NATS_OK && request) s = natsMsgHeader_Set(m, "Pdc-Reply", reply_subject.c_str());
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MsgId = msg_id.c_str();
+    po.MaxWait = k_publish_ack_wait_ms;  // unacknowledged by then: the error handler publishes it again
+    if (s == NATS_OK) s = js_PublishMsgAsync(p.js_pub, &m, &po);
+    natsMsg_Destroy(m);
+  } else {
+    const std::string subject = subject_of(node, kernel, p.cfg.node);
+    s = request ? natsConnection_PublishRequest(p.fast, subject.c_str(), reply_subject.c_str(), f.data(),
+                                                static_cast<int>(f.size()))
+                : natsConnection_Publish(p.bulk, subject.c_str(), f.data(), static_cast<int>(f.size()));
+  }
   if (s == NATS_OK) return errc::ok;
   std::lock_guard lock(p.mu);
   auto& peer = p.peer(node);
@@ -524,12 +769,18 @@ errc cluster_bridge::answer(std::uint64_t session_id, const envelope& env, std::
   {
     std::lock_guard lock(p.mu);
     const auto it = p.in_pending.find(session_id);
-    if (it == p.in_pending.end()) {
+    if (it == p.in_pending.end() || it->second.reply_subject.empty() || it->second.replied) {
       p.late_replies++;
       return errc::peer_gone;
     }
-    req = std::move(it->second);
-    p.in_pending.erase(it);
+    req.reply_subject = it->second.reply_subject;
+    req.node = it->second.node;
+    if (it->second.js != nullptr && !it->second.settled) {
+      it->second.replied = true;  // acknowledged when its handler returns (settle)
+    } else {
+      natsMsg_Destroy(it->second.js);
+      p.in_pending.erase(it);
+    }
     auto& peer = p.peer(req.node);
     peer.messages_out++;
     peer.bytes_out += sizeof(bridge_header) + sizeof env + payload.size();
@@ -544,6 +795,97 @@ errc cluster_bridge::answer(std::uint64_t session_id, const envelope& env, std::
   std::lock_guard lock(p.mu);
   p.peer(req.node).send_failures++;
   return errc::peer_gone;
+}
+
+result<void> cluster_bridge::prepare_at_least_once(std::string_view kernel, std::uint32_t capacity) {
+  auto& p = *impl_;
+  if (p.js_admin == nullptr) {
+    return make_error(errc::not_supported, "kernel '" + std::string(kernel) +
+                                               "': at-least-once delivery needs jetstream = true in [cluster]");
+  }
+  const std::string name = stream_name(p.cfg.node, kernel);
+  const std::string subject = "pdcjs." + p.cfg.node + "." + std::string(kernel) + ".*";
+  const char* subjects[] = {subject.c_str()};
+  jsStreamConfig sc;
+  jsStreamConfig_Init(&sc);
+  sc.Name = name.c_str();
+  sc.Subjects = subjects;
+  sc.SubjectsLen = 1;
+  sc.Storage = js_FileStorage;
+  sc.Replicas = p.cfg.replicas;
+  jsStreamInfo* si = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddStream(&si, p.js_admin, &sc, nullptr, &jerr);
+  if (s != NATS_OK && jerr == JSStreamNameExistErr) s = js_UpdateStream(&si, p.js_admin, &sc, nullptr, &jerr);
+  jsStreamInfo_Destroy(si);
+  auto refuse = [&](const std::string& what) {
+    return make_error(errc::system_error, "at-least-once delivery for kernel '" + std::string(kernel) +
+                                              "' needs JetStream " + what + ": " + natsStatus_GetText(s) +
+                                              (jerr != 0 ? " (JetStream error " + std::to_string(jerr) + ")" : "") +
+                                              "; are the NATS servers run with JetStream (-js)?");
+  };
+  if (s != NATS_OK) return refuse("stream " + name);
+  const std::string deliver = "_pdc_deliver." + p.cfg.node + "." + std::string(kernel);
+  jsConsumerConfig cc;
+  jsConsumerConfig_Init(&cc);
+  cc.Durable = "pdcd";
+  cc.DeliverSubject = deliver.c_str();
+  cc.AckPolicy = js_AckExplicit;
+  cc.AckWait = static_cast<std::int64_t>(p.cfg.ack_wait_ms) * 1'000'000;
+  cc.MaxAckPending = capacity;  // no more unacknowledged than its queue holds
+  jsConsumerInfo* ci = nullptr;
+  s = js_AddConsumer(&ci, p.js_admin, name.c_str(), &cc, nullptr, &jerr);
+  if (s != NATS_OK && jerr == JSConsumerNameExistErr)
+    s = js_UpdateConsumer(&ci, p.js_admin, name.c_str(), &cc, nullptr, &jerr);
+  jsConsumerInfo_Destroy(ci);
+  if (s != NATS_OK) return refuse("consumer pdcd of stream " + name);
+  return ok();
+}
+
+result<void> cluster_bridge::start_at_least_once(std::string_view kernel) {
+  auto& p = *impl_;
+  const std::string name = stream_name(p.cfg.node, kernel);
+  const std::string subject = "pdcjs." + p.cfg.node + "." + std::string(kernel) + ".*";
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = name.c_str();
+  so.Consumer = "pdcd";
+  so.ManualAck = true;
+  natsSubscription* sub = nullptr;
+  jsErrCode jerr = static_cast<jsErrCode>(0);
+  const natsStatus s = js_Subscribe(&sub, p.js_admin, subject.c_str(), on_js_cb, &p, nullptr, &so, &jerr);
+  if (s != NATS_OK) {
+    return make_error(errc::system_error, "cannot consume JetStream stream " + name + ": " + natsStatus_GetText(s));
+  }
+  p.js_subs[std::string(kernel)] = sub;
+  return ok();
+}
+
+void cluster_bridge::stop_at_least_once(std::string_view kernel) {
+  auto& p = *impl_;
+  const auto it = p.js_subs.find(kernel);
+  if (it == p.js_subs.end()) return;
+  // Drained, not deleted: the durable consumer keeps what is not
+  // acknowledged for the next kernel of this id.
+  impl::drain(it->second);
+  p.js_retired.push_back(it->second);  // messages in flight still refer to it
+  p.js_subs.erase(it);
+}
+
+void cluster_bridge::settle(std::uint64_t settle_id) {
+  auto& p = *impl_;
+  natsMsg* js = nullptr;
+  {
+    std::lock_guard lock(p.mu);
+    const auto it = p.in_pending.find(settle_id);
+    if (it == p.in_pending.end()) return;  // timed out: JetStream delivers it again
+    js = std::exchange(it->second.js, nullptr);
+    it->second.settled = true;
+    if (it->second.reply_subject.empty() || it->second.replied) p.in_pending.erase(it);
+  }
+  if (js == nullptr) return;
+  if (natsMsg_Ack(js, nullptr) == NATS_OK) p.js_acked.fetch_add(1, std::memory_order_relaxed);
+  natsMsg_Destroy(js);
 }
 
 std::string cluster_bridge::describe() const {
@@ -574,6 +916,18 @@ std::string cluster_bridge::prometheus() const {
   out += "# HELP pdc_cluster_slow_consumer_dropped_total Messages NATS dropped because this node fell behind.\n";
   out += "# TYPE pdc_cluster_slow_consumer_dropped_total counter\n";
   line("pdc_cluster_slow_consumer_dropped_total", me, static_cast<std::uint64_t>(std::max<std::int64_t>(slow, 0)));
+  const std::pair<const char*, const std::atomic<std::uint64_t>*> js_counters[] = {
+      {"pdc_cluster_jetstream_acked_total", &p.js_acked},
+      {"pdc_cluster_jetstream_redelivery_requests_total", &p.js_naked},
+      {"pdc_cluster_jetstream_terminated_total", &p.js_terminated},
+      {"pdc_cluster_jetstream_publish_retries_total", &p.js_retries},
+      {"pdc_cluster_jetstream_publish_failures_total", &p.js_failures},
+  };
+  out += "# HELP pdc_cluster_jetstream_acked_total At-least-once messages acknowledged after their handler ran.\n";
+  for (const auto& [name, v] : js_counters) {
+    out += std::string("# TYPE ") + name + " counter\n";
+    line(name, me, v->load(std::memory_order_relaxed));
+  }
   std::lock_guard lock(p.mu);
   p.sweep(now_ns());
   out += "# TYPE pdc_cluster_pending_requests gauge\n";

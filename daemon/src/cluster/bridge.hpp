@@ -85,6 +85,19 @@ class cluster_bridge {
   /// it is no longer awaited (it timed out) or cannot be sent.
   errc answer(std::uint64_t session_id, const envelope& env, std::span<const std::byte> payload);
 
+  /// at_least_once kernels (docs/cluster.md, "Delivery"). Makes (or keeps)
+  /// the kernel's JetStream stream PDC_<node>_<kernel> and its durable
+  /// consumer, at most `capacity` messages unacknowledged (control thread).
+  result<void> prepare_at_least_once(std::string_view kernel, std::uint32_t capacity);
+  /// Starts taking the stream's messages into the kernel (control thread).
+  result<void> start_at_least_once(std::string_view kernel);
+  /// Stops taking them; what is unacknowledged is delivered again to the
+  /// next kernel of that id, on this node or after a restart (control thread).
+  void stop_at_least_once(std::string_view kernel);
+  /// The handler of message `settle_id` ran: an at-least-once message is
+  /// acknowledged to its consumer now (any thread).
+  void settle(std::uint64_t settle_id);
+
   /// The bridge's metrics, Prometheus text (pdc_cluster_*).
   [[nodiscard]] std::string prometheus() const;
   /// One line for the log and status: node, servers, state.

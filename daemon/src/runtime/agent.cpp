@@ -283,6 +283,7 @@ std::size_t agent::drain_inbox(std::size_t budget) {
     begin_message(msg.message_id, msg.reply_to, m->from, nullptr);
     invoke(msg, m->enqueued_ns);
     current_.active = false;
+    if (m->settle_id != 0) kernel_->host().settle(m->settle_id);
     ++n;
   }
   counters_.processed.add(n);  // inbox messages were counted in when accepted

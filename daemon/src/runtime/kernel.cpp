@@ -414,6 +414,7 @@ kernel_snapshot kernel::snapshot() const {
   s.isolation = params_.isolation;
   s.confinement = params_.confinement;
   s.exported = params_.exported;
+  s.at_least_once = params_.at_least_once;
   if (exec_) exec_->collect(s);
   s.owner_uid = params_.owner_uid;
   s.access = access_.texts();

@@ -36,6 +36,9 @@ class kernel_host {
   /// ok, not_found, full (block policy: a kernel never waits), rejected,
   /// dropped, terminated or message_too_large.
   virtual errc route(kernel& from, std::string_view to, const envelope& env, std::span<const std::byte> payload) = 0;
+  /// The handler of an inbox message that carried `settle_id` returned
+  /// (the kernel's agent thread). Default: nothing to do.
+  virtual void settle(std::uint64_t settle_id) { (void)settle_id; }
   /// Logs one line attributed to the kernel (any thread).
   virtual void log(const kernel& k, int level, std::string_view text) = 0;
   /// Runs `fn` on the control thread, soon (any thread).

@@ -49,6 +49,9 @@ struct launch_request {
   /// Reachable from other nodes of the cluster as `node/kernel_id`
   /// (docs/cluster.md); their senders need a node: entry in `access`.
   bool exported = false;
+  /// Exported only: other nodes' messages to it travel through JetStream,
+  /// acknowledged once its handler ran (delivery = "at_least_once").
+  bool at_least_once = false;
 };
 
 }  // namespace pdc::daemon

@@ -20,6 +20,9 @@ struct queued_message {
   std::vector<std::byte> payload;
   reply_address from;
   std::uint64_t enqueued_ns = 0;
+  /// Not 0: tell the host (kernel_host::settle) once its handler ran; an
+  /// at-least-once message from another node is acknowledged then.
+  std::uint64_t settle_id = 0;
 };
 
 class message_queue {

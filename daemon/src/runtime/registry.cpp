@@ -105,6 +105,15 @@ result<const tier_row*> registry::check_launch(const launch_request& req, const 
                                                   "' cannot be exported: this pdcd is no node of a cluster (no "
                                                   "[cluster] in its config)");
   }
+  if (req.at_least_once && !req.exported) {
+    return make_error(errc::invalid_argument,
+                      "kernel '" + req.kernel_id + "': at-least-once delivery is for exported kernels (export = true)");
+  }
+  if (req.at_least_once && req.isolation == kernel_isolation::process) {
+    return make_error(errc::not_supported, "kernel '" + req.kernel_id +
+                                               "': at-least-once delivery is not supported with process isolation "
+                                               "(the acknowledgement after the handler is not carried to its host)");
+  }
   if (req.exported && req.kernel_id.find('.') != std::string::npos) {
     return make_error(errc::invalid_argument, "kernel '" + req.kernel_id +
                                                   "' cannot be exported: '.' parts NATS subjects, so an exported "
@@ -266,6 +275,10 @@ result<void> registry::launch(launch_request req) {
                   ? make_process_executor(*k, req, env_, cfg_.isolation, k->type().plugin->path())
                   : (*row)->make(*k, req, env_, idle);
   if (!exec) return std::move(exec).err();
+  if (req.at_least_once && bridge_ != nullptr) {
+    // Its stream and consumer first: a launch that cannot have them fails whole.
+    if (auto js = bridge_->prepare_at_least_once(req.kernel_id, req.capacity); !js) return js;
+  }
   if (auto launched = k->launch(std::move(exec).value()); !launched) return launched;
   spdlog::info("kernel '{}' launched: type {}, tier {}{}, {} worker(s), capacity {}, backpressure {}, isolation {}",
                req.kernel_id, req.kernel_type, to_string(req.tier), req.pool.empty() ? "" : " (pool " + req.pool + ")",
@@ -273,8 +286,16 @@ result<void> registry::launch(launch_request req) {
   if (!req.pool.empty()) {
     if (auto pool = pools_.find(req.pool)) (*pool)->kernels.push_back(req.kernel_id);
   }
-  std::unique_lock lock(kernels_mu_);
-  kernels_.emplace(req.kernel_id, std::move(k));
+  {
+    std::unique_lock lock(kernels_mu_);
+    kernels_.emplace(req.kernel_id, std::move(k));
+  }
+  if (req.at_least_once && bridge_ != nullptr) {
+    if (auto js = bridge_->start_at_least_once(req.kernel_id); !js) {
+      spdlog::error("kernel '{}': {}", req.kernel_id, js.err().what());
+      kernels_.at(req.kernel_id)->set_error(js.err().what());
+    }
+  }
   return ok();
 }
 
@@ -407,6 +428,7 @@ void registry::forget(const std::shared_ptr<kernel>& k) {
   const auto s = k->snapshot();
   spdlog::info("kernel '{}' terminated ({} processed, {} dropped)", k->id(), s.processed, s.dropped);
   const std::string id = k->id();
+  if (k->params().at_least_once && bridge_ != nullptr) bridge_->stop_at_least_once(id);
   {
     std::unique_lock lock(kernels_mu_);
     const auto it = kernels_.find(id);
@@ -563,6 +585,10 @@ errc registry::route(kernel& /*from*/, std::string_view to, const envelope& env,
       return errc::terminated;
   }
   return errc::internal;
+}
+
+void registry::settle(std::uint64_t settle_id) {
+  if (bridge_ != nullptr) bridge_->settle(settle_id);
 }
 
 result<void> registry::offer_remote(std::string_view id, std::string_view from, queued_message& m) {

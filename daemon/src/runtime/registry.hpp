@@ -136,6 +136,7 @@ class registry final : public kernel_host {
   errc deliver(std::uint64_t session_id, kernel& from, delivery what, const envelope& env,
                std::span<const std::byte> payload) override;
   errc route(kernel& from, std::string_view to, const envelope& env, std::span<const std::byte> payload) override;
+  void settle(std::uint64_t settle_id) override;
   void log(const kernel& k, int level, std::string_view text) override;
   void post(std::function<void()> fn) override;
   void post_after(std::uint64_t delay_ns, std::function<void()> fn) override;

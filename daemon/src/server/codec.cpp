@@ -40,6 +40,7 @@ result<launch_request> decode_launch(const wire::Launch& l) {
   r.confinement.max_open_files = l.max_open_files();
   r.confinement.seccomp = l.seccomp();
   r.exported = l.exported();
+  r.at_least_once = l.at_least_once();
   if (const auto* access = l.access()) {
     for (const auto* e : *access) r.access.push_back(str(e));
   }
@@ -150,6 +151,7 @@ flatbuffers::Offset<wire::KernelInfo> kernel_info(flatbuffers::FlatBufferBuilder
   kb.add_max_open_files(k.confinement.max_open_files);
   kb.add_seccomp(k.confinement.seccomp);
   kb.add_exported(k.exported);
+  kb.add_at_least_once(k.at_least_once);
   return kb.Finish();
 }
 

@@ -33,6 +33,7 @@ struct kernel_snapshot {
   std::uint64_t recovery_ns = 0;  ///< Process isolation: last crash to the new host's ready.
   host_confinement confinement;   ///< Process isolation: how its host is confined.
   bool exported = false;          ///< Reachable from other nodes of the cluster.
+  bool at_least_once = false;     ///< Their messages come through JetStream.
   std::uint64_t uptime_ns = 0;
   std::uint64_t queue_depth = 0;     ///< Inbox messages plus attachments with unread requests (at least one each).
   std::uint64_t messages_in = 0;     ///< Accepted into the inbox or read from rings.
