@@ -272,7 +272,13 @@ TEST_F(ClusterTest, AMalformedFrameFromTheClusterIsRefusedAndCounted) {
   ASSERT_EQ(natsOptions_SetCustomInboxPrefix(o, "_pdc_reply.c"), NATS_OK);
   natsConnection* nc = nullptr;
   ASSERT_EQ(natsConnection_Connect(&nc, o), NATS_OK);
-  for (const std::string& junk : {std::string("short"), std::string(24 + 48, 'x'), std::string(200, '\0')}) {
+  // A true bridge header whose envelope declares 0 payload bytes, with 5 after it.
+  std::string lying(24 + 48, '\0');
+  const std::uint32_t magic = 0x42434450;
+  std::memcpy(lying.data(), &magic, sizeof magic);
+  lying[4] = 1;  // version
+  lying += "extra";
+  for (const std::string& junk : {std::string("short"), std::string(24 + 48, 'x'), std::string(200, '\0'), lying}) {
     natsMsg* reply = nullptr;
     ASSERT_EQ(natsConnection_Request(&reply, nc, "pdc.b.counter.c", junk.data(), static_cast<int>(junk.size()), 10000),
               NATS_OK);
@@ -281,9 +287,16 @@ TEST_F(ClusterTest, AMalformedFrameFromTheClusterIsRefusedAndCounted) {
         << got;
     natsMsg_Destroy(reply);
   }
+  // Junk on an at-least-once kernel's stream is terminated, not delivered again.
+  ASSERT_EQ(natsConnection_PublishString(nc, "pdcjs.b.durable.c", "junk"), NATS_OK);
+  ASSERT_EQ(natsConnection_Flush(nc), NATS_OK);
+  EXPECT_TRUE(eventually([&] { return sample(*cb_, "pdc_cluster_jetstream_terminated_total{node=\"b\"}") == 1; }));
   natsConnection_Destroy(nc);
   natsOptions_Destroy(o);
-  EXPECT_EQ(sample(*cb_, "pdc_cluster_malformed_total{node=\"b\",peer=\"c\"}"), 3);
+  EXPECT_EQ(sample(*cb_, "pdc_cluster_malformed_total{node=\"b\",peer=\"c\"}"), 5);
+  auto durable = cb_->status("durable");
+  ASSERT_TRUE(durable);
+  EXPECT_EQ(durable->messages_in, 0U);
   auto s = cb_->status("counter");
   ASSERT_TRUE(s);
   EXPECT_EQ(s->messages_in, 0U);

@@ -264,27 +264,50 @@ struct cluster_bridge::impl {
     (void)natsConnection_Publish(fast, reply_subject, f.data(), static_cast<int>(f.size()));
   }
 
-  // ---- what other nodes send here (a libnats thread) ----
-  void on_inbound(natsMsg* msg) {
-    const std::string_view subject = natsMsg_GetSubject(msg);
-    const char* reply = natsMsg_GetReply(msg);
-    const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(msg));
-    const auto len = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
-    const auto t = tokens(subject);
-    // pdc.<this node>.<kernel>.<from>: the subscription guarantees the first two.
-    const bool named = t.size() == 4 && valid_token(t[3]);
-    const std::string_view from = named ? t[3] : std::string_view("_unknown");
+  // A message from another node (pdc... or pdcjs.<this node>.<kernel>.<from>),
+  // checked whole before anything of it is believed; a malformed one is
+  // counted against the sender its subject names.
+  struct inbound_frame {
+    std::string_view subject, from;
+    std::vector<std::string_view> t;
+    std::size_t len = 0;
     bridge_header hd;
     envelope env;
-    const bool framed = named && len >= sizeof hd && (std::memcpy(&hd, data, sizeof hd), true) &&
-                        hd.magic == bridge_header::k_magic && hd.version == 1 &&
-                        (hd.what == bridge_header::one_way || hd.what == bridge_header::request) &&
-                        read_envelope(std::span(data + sizeof hd, len - sizeof hd), env);
-    if (!framed) {
-      {
-        std::lock_guard lock(mu);
-        peer(from).malformed++;
-      }
+    std::span<const std::byte> payload;
+    bool framed = false;
+  };
+  inbound_frame read_inbound(natsMsg* msg) {
+    inbound_frame f;
+    f.subject = natsMsg_GetSubject(msg);
+    const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(msg));
+    f.len = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
+    f.t = tokens(f.subject);
+    const bool named = f.t.size() == 4 && valid_token(f.t[3]);
+    f.from = named ? f.t[3] : std::string_view("_unknown");
+    f.framed = named && f.len >= sizeof f.hd && (std::memcpy(&f.hd, data, sizeof f.hd), true) &&
+               f.hd.magic == bridge_header::k_magic && f.hd.version == 1 &&
+               (f.hd.what == bridge_header::one_way || f.hd.what == bridge_header::request) &&
+               read_envelope(std::span(data + sizeof f.hd, f.len - sizeof f.hd), f.env);
+    if (f.framed) {
+      f.payload = payload_of(std::span(data + sizeof f.hd, f.len - sizeof f.hd));
+    } else {
+      std::lock_guard lock(mu);
+      peer(f.from).malformed++;
+    }
+    return f;
+  }
+
+  // ---- what other nodes send here (a libnats thread) ----
+  void on_inbound(natsMsg* msg) {
+    const char* reply = natsMsg_GetReply(msg);
+    // pdc.<this node>.<kernel>.<from>: the subscription guarantees the first two.
+    const inbound_frame f = read_inbound(msg);
+    const std::string_view subject = f.subject, from = f.from;
+    const std::size_t len = f.len;
+    const bridge_header& hd = f.hd;
+    const envelope& env = f.env;
+    const auto& t = f.t;
+    if (!f.framed) {
       spdlog::warn("cluster: malformed message of {} bytes on '{}' refused", len, subject);
       if (reply != nullptr && reply[0] != '\0') {
         publish_error(reply, 0, errc::protocol_error,
@@ -293,7 +316,7 @@ struct cluster_bridge::impl {
       return;
     }
     const std::string_view kernel_id = t[2];
-    const auto payload = payload_of(std::span(data + sizeof hd, len - sizeof hd));
+    const auto payload = f.payload;
     const bool wants_reply = hd.what == bridge_header::request && reply != nullptr && reply[0] != '\0';
     const auto now = now_ns();
     std::uint64_t remote_session = 0;
@@ -349,24 +372,14 @@ struct cluster_bridge::impl {
 
   // ---- at-least-once messages, from this node's consumers (a libnats thread) ----
   void on_js(natsMsg* msg) {
-    const std::string_view subject = natsMsg_GetSubject(msg);
-    const auto* data = reinterpret_cast<const std::byte*>(natsMsg_GetData(msg));
-    const auto len = static_cast<std::size_t>(natsMsg_GetDataLength(msg));
-    const auto t = tokens(subject);
     // pdcjs.<this node>.<kernel>.<from>, as the stream's subjects make it.
-    const bool named = t.size() == 4 && valid_token(t[3]);
-    const std::string_view from = named ? t[3] : std::string_view("_unknown");
-    bridge_header hd;
-    envelope env;
-    const bool framed = named && len >= sizeof hd && (std::memcpy(&hd, data, sizeof hd), true) &&
-                        hd.magic == bridge_header::k_magic && hd.version == 1 &&
-                        (hd.what == bridge_header::one_way || hd.what == bridge_header::request) &&
-                        read_envelope(std::span(data + sizeof hd, len - sizeof hd), env);
-    if (!framed) {
-      {
-        std::lock_guard lock(mu);
-        peer(from).malformed++;
-      }
+    const inbound_frame f = read_inbound(msg);
+    const std::string_view subject = f.subject, from = f.from;
+    const std::size_t len = f.len;
+    const bridge_header& hd = f.hd;
+    const envelope& env = f.env;
+    const auto& t = f.t;
+    if (!f.framed) {
       spdlog::warn("cluster: malformed at-least-once message of {} bytes on '{}' terminated", len, subject);
       (void)natsMsg_Term(msg, nullptr);
       js_terminated.fetch_add(1, std::memory_order_relaxed);
@@ -396,7 +409,7 @@ struct cluster_bridge::impl {
           id, incoming_request{wants_reply ? std::string(reply) : std::string(), std::string(from), msg, false, false});
       in_order.push_back({id, deadline(now)});
     }
-    const auto payload = payload_of(std::span(data + sizeof hd, len - sizeof hd));
+    const auto payload = f.payload;
     const auto flags = static_cast<std::uint16_t>(wants_reply ? env.flags() & ~k_envelope_flag_no_reply
                                                               : env.flags() | k_envelope_flag_no_reply);
     queued_message m{make_envelope(env.message_id(), env.payload_length(), env.send_timestamp_ns(),

@@ -237,6 +237,27 @@ void on_metrics(registry& reg, request_port& port, const wire::Request& req) {
   port.send(codec::metrics_reply(req.id(), *ks, {}, more));
 }
 
+// A Send's message: its envelope and payload, or false after answering
+// protocol_error (none, or an envelope that does not fit what follows it).
+bool read_send_message(request_port& port, std::uint64_t rid, const wire::Send& send, envelope& env,
+                       std::span<const std::byte>& payload) {
+  const auto* bytes = send.message();
+  if (bytes == nullptr) {
+    port.send(codec::response(rid, errc::protocol_error, "send carries no message; refused"));
+    return false;
+  }
+  const std::span<const std::byte> raw(reinterpret_cast<const std::byte*>(bytes->data()), bytes->size());
+  if (!read_envelope(raw, env)) {
+    port.send(codec::response(rid, errc::protocol_error,
+                              "message of " + std::to_string(raw.size()) +
+                                  " bytes does not hold a 48-byte envelope and the payload length it "
+                                  "declares; refused"));
+    return false;
+  }
+  payload = payload_of(raw);
+  return true;
+}
+
 // A Send to "node/kernel" of another node: through the cluster bridge
 // (docs/cluster.md); its reply, if it wants one, comes back to this session.
 void send_remote(registry& reg, request_port& port, const wire::Request& req, const std::string& address,
@@ -262,18 +283,9 @@ void send_remote(registry& reg, request_port& port, const wire::Request& req, co
                                      uid_text(port) + " may not send to other nodes ('" + address +
                                          "'): only administrators and whom [cluster] access grants send may"));
   }
-  const auto* bytes = send->message();
-  if (bytes == nullptr)
-    return port.send(codec::response(rid, errc::protocol_error, "send carries no message; refused"));
-  const std::span<const std::byte> raw(reinterpret_cast<const std::byte*>(bytes->data()), bytes->size());
   envelope env;
-  if (!read_envelope(raw, env)) {
-    return port.send(codec::response(rid, errc::protocol_error,
-                                     "message of " + std::to_string(raw.size()) +
-                                         " bytes does not hold a 48-byte envelope and the payload length it "
-                                         "declares; refused"));
-  }
-  const auto payload = payload_of(raw);
+  std::span<const std::byte> payload;
+  if (!read_send_message(port, rid, *send, env, payload)) return;
   const auto limit = reg.config().max_message_bytes;
   if (payload.size() > limit) {
     return port.send(codec::response(rid, errc::message_too_large,
@@ -316,18 +328,9 @@ void on_send(registry& reg, request_port& port, const wire::Request& req) {
   auto k = reg.find(target);
   if (!k) return port.send(codec::response(rid, k.err()));
   if (!require_right(reg, port, req, **k, kernel_right::send)) return;
-  const auto* bytes = send->message();
-  if (bytes == nullptr)
-    return port.send(codec::response(rid, errc::protocol_error, "send carries no message; refused"));
-  const std::span<const std::byte> raw(reinterpret_cast<const std::byte*>(bytes->data()), bytes->size());
   envelope env;
-  if (!read_envelope(raw, env)) {
-    return port.send(codec::response(rid, errc::protocol_error,
-                                     "message of " + std::to_string(raw.size()) +
-                                         " bytes does not hold a 48-byte envelope and the payload length it "
-                                         "declares; refused"));
-  }
-  const auto payload = payload_of(raw);
+  std::span<const std::byte> payload;
+  if (!read_send_message(port, rid, *send, env, payload)) return;
   const auto limit = (*k)->params().max_message_bytes;
   if (payload.size() > limit) {
     return port.send(codec::response(rid, errc::message_too_large,
