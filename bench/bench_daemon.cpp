@@ -27,7 +27,8 @@ int next_daemon() {
 }  // namespace
 
 bench_daemon::bench_daemon(const std::string& kernels_dir, std::vector<std::string> plugins,
-                           std::vector<daemon::startup_kernel> kernels, daemon::isolation_config isolation)
+                           std::vector<daemon::startup_kernel> kernels, daemon::isolation_config isolation,
+                           daemon::cluster_config cluster)
     : socket_((std::filesystem::temp_directory_path() /
                ("pdc-bench-" + std::to_string(::getpid()) + "-" + std::to_string(next_daemon()) + ".sock"))
                   .string()) {
@@ -42,6 +43,7 @@ bench_daemon::bench_daemon(const std::string& kernels_dir, std::vector<std::stri
   cfg.plugins = std::move(plugins);
   cfg.kernels = std::move(kernels);
   cfg.isolation = std::move(isolation);
+  cfg.cluster = std::move(cluster);
   cfg.log_level = "warn";
   daemon::set_log_level("warn");
   auto d = daemon::daemon::create(cfg, true);

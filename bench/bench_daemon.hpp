@@ -18,8 +18,10 @@ namespace pdc::bench {
 class bench_daemon {
  public:
   /// Loads `plugins` from `kernels_dir` and launches `kernels` (activated).
+  /// With a `cluster` node name, it is a node of that NATS cluster (pdc-bench nats).
   bench_daemon(const std::string& kernels_dir, std::vector<std::string> plugins,
-               std::vector<daemon::startup_kernel> kernels = {}, daemon::isolation_config isolation = {});
+               std::vector<daemon::startup_kernel> kernels = {}, daemon::isolation_config isolation = {},
+               daemon::cluster_config cluster = {});
   ~bench_daemon();
   bench_daemon(const bench_daemon&) = delete;
   bench_daemon& operator=(const bench_daemon&) = delete;

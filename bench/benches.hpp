@@ -46,7 +46,12 @@ void run_isolation(report& out, const bench_options& opt, const std::string& ker
 /// `nats`: the bare NATS anchors of the cluster rows, against a nats-server
 /// (`nats_server_binary`) it starts on loopback: request/reply between two
 /// processes, batched publishing, JetStream asynchronous publishing.
-void run_nats(report& out, const bench_options& opt, const std::string& nats_server_binary);
+/// With `kernels_dir` (a pdc-bench built with the daemon), the pdc rows
+/// beside them: two pdcd nodes on that server, a request from one node's
+/// client to the other's kernel, and streams between them at most and at
+/// least once.
+void run_nats(report& out, const bench_options& opt, const std::string& nats_server_binary,
+              const std::string& kernels_dir);
 
 // Over an attachment to `kernel`: round trips of 64 bytes (the first tenth is
 // warm-up), and a one-way stream of `count` in batches ended by a probe

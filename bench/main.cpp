@@ -33,9 +33,12 @@ int main(int argc, char** argv) {
 #endif
 #ifdef PDC_BENCH_WITH_NATS
   std::string nats_server = "nats-server";
-  auto* nats =
-      app.add_subcommand("nats", "The bare NATS anchors of the cluster rows (request/reply, publish, JetStream)");
+  auto* nats = app.add_subcommand(
+      "nats", "The cluster rows: pdc across two nodes beside bare NATS (request/reply, publish, JetStream)");
   nats->add_option("--nats-server", nats_server, "The nats-server executable");
+#ifdef PDC_BENCH_WITH_DAEMON
+  nats->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_echo.so, pdc_sink.so and pdc_router.so");
+#endif
 #endif
   for (auto* sub : app.get_subcommands({})) sub->fallthrough();
   CLI11_PARSE(app, argc, argv);
@@ -52,7 +55,11 @@ int main(int argc, char** argv) {
   if (isolation->parsed()) pdc::bench::run_isolation(out, opt, kernels_dir);
 #endif
 #ifdef PDC_BENCH_WITH_NATS
-  if (nats->parsed()) pdc::bench::run_nats(out, opt, nats_server);
+#ifdef PDC_BENCH_WITH_DAEMON
+  if (nats->parsed()) pdc::bench::run_nats(out, opt, nats_server, kernels_dir);
+#else
+  if (nats->parsed()) pdc::bench::run_nats(out, opt, nats_server, {});
+#endif
 #endif
   out.compute_ratios();
   if (json) {

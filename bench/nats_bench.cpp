@@ -2,9 +2,11 @@
 // "pdc-bench nats"), measured against a nats-server this run starts on
 // loopback: a request/reply round trip of 64 bytes between two processes,
 // batched core-NATS publishing of 16-byte messages to a subscriber in another
-// process, and JetStream asynchronous publishing with acknowledgements. The
-// pdc rows that cross nodes are measured against these in the same run once
-// the bridge exists.
+// process, and JetStream asynchronous publishing with acknowledgements. In the
+// same run, interleaved, the pdc rows that cross nodes: two pdcd nodes (a, b)
+// on that server, a client of node a requesting b/echo, and routers on node a
+// streaming into sinks on node b, at most once (core NATS) and at least once
+// (JetStream).
 #include <nats/nats.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -25,6 +27,13 @@
 
 #include "benches.hpp"
 #include "pdc/core/clock.hpp"
+#ifdef PDC_BENCH_WITH_DAEMON
+#include <cstring>
+#include <memory>
+#include <optional>
+
+#include "bench_daemon.hpp"
+#endif
 
 namespace pdc::bench {
 namespace {
@@ -35,6 +44,9 @@ constexpr const char* k_echo_subject = "bench.echo";
 constexpr const char* k_sink_subject = "bench.sink";
 constexpr const char* k_count_subject = "bench.count";
 constexpr const char* k_js_subject = "bench.js";
+constexpr const char* k_bare_request = "bare NATS request/reply, 64 B, 2 processes";
+constexpr const char* k_bare_publish = "bare NATS publish, 16 B, to a subscriber process";
+constexpr const char* k_bare_js = "bare JetStream async publish, 16 B, acknowledged";
 
 void check(natsStatus s, const char* what) {
   if (s != NATS_OK) throw std::runtime_error(std::string(what) + ": " + natsStatus_GetText(s));
@@ -89,6 +101,23 @@ class nats_server {
     }
     if (pid_ < 0) throw std::runtime_error("fork failed");
     url_ = "nats://127.0.0.1:" + port;
+  }
+
+  // Ready once its client port takes a TCP connection (bounded: 10 s). No
+  // libnats call, so pdcd nodes may still be forked after this.
+  void wait_listening() const {
+    for (int i = 0; i < 1000; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<std::uint16_t>(port_));
+      const bool up = fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      if (fd >= 0) ::close(fd);
+      if (up) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error("nats-server did not listen within 10 s (is nats-server installed?)");
   }
 
   // Ready once a client connects (bounded: 10 s).
@@ -225,13 +254,138 @@ double bare_jetstream_publish(jsCtx* js, std::uint64_t count) {
   return static_cast<double>(count) / (static_cast<double>(now_ns() - t0) / 1e9);
 }
 
+#ifdef PDC_BENCH_WITH_DAEMON
+constexpr const char* k_pdc_request = "pdc cross-node request/reply, 64 B, client -> node a -> node b echo -> back";
+constexpr const char* k_pdc_one_way = "pdc cross-node one-way, 16 B, router on a -> sink on b, at most once";
+constexpr const char* k_pdc_durable = "pdc cross-node one-way, 16 B, router on a -> sink on b, at least once";
+constexpr std::int64_t k_reply_wait_ns = 10'000'000'000;
+
+daemon::startup_kernel kernel(const std::string& type, const std::string& id, std::string config = {},
+                              bool exported = false, bool at_least_once = false) {
+  daemon::startup_kernel k;
+  k.launch.kernel_type = type;
+  k.launch.kernel_id = id;
+  k.launch.tier = kernel_tier::threaded;
+  k.launch.config = std::move(config);
+  k.launch.exported = exported;
+  k.launch.at_least_once = at_least_once;
+  if (exported) k.launch.access = {"node:a=send"};
+  return k;
+}
+
+daemon::cluster_config node(const std::string& name, const std::string& url) {
+  daemon::cluster_config c;
+  c.node = name;
+  c.urls = {url};
+  c.jetstream = true;
+  c.replicas = 1;
+  return c;
+}
+
+// A sink on node b, probed from a client of node a: its count less the
+// probes that asked (the sink counts those as well).
+struct remote_sink {
+  client* c;
+  std::string address;
+  std::uint64_t probes = 0;
+};
+
+std::optional<std::uint64_t> sink_count(remote_sink& s) {
+  std::array<std::byte, 8> probe{};
+  send_options o;
+  o.type_id = 1;
+  auto r = s.c->request(s.address, probe, k_reply_wait_ns, o);
+  ++s.probes;
+  if (!r || r->payload.size() != 8) return std::nullopt;
+  std::int64_t seen = 0;
+  std::memcpy(&seen, r->payload.data(), sizeof seen);
+  return static_cast<std::uint64_t>(seen) - s.probes;
+}
+
+histogram pdc_request_reply(client& c, std::uint64_t rounds) {
+  std::array<std::byte, k_rtt_bytes> payload{};
+  histogram h;
+  for (std::uint64_t i = 0; i < rounds; ++i) {
+    const auto t0 = now_ns();
+    auto r = c.request("b/echo", payload, k_reply_wait_ns);
+    if (!r) throw std::runtime_error("request to b/echo: " + r.err().what());
+    if (i >= rounds / 10) h.record(now_ns() - t0);
+  }
+  return h;
+}
+
+// Messages per second that reached the sink: `count` streamed into the
+// router's attachment in batches of 64, the sink asked until it has them all
+// or its count stopped growing for 2 s (what is missing then is `lost`); the
+// time runs to the last probe that saw the count grow.
+double pdc_one_way(client& c, const std::string& router, remote_sink& sink, std::uint64_t count, std::uint64_t& lost) {
+  const auto before = sink_count(sink);
+  if (!before) throw std::runtime_error("no count from " + sink.address);
+  auto a = c.attach(router);
+  if (!a) throw std::runtime_error("attach " + router + ": " + a.err().what());
+  const auto t0 = now_ns();
+  for (std::uint64_t sent = 0; sent < count;) {
+    for (int b = 0; b < 64 && sent < count; ++b, ++sent) {
+      auto slot = a->begin_send(k_stream_bytes);
+      if (!slot) throw std::runtime_error("send to " + router + ": " + slot.err().what());
+      std::memset(slot->payload.data(), 0, k_stream_bytes);
+    }
+    a->flush();
+  }
+  std::uint64_t got = 0;
+  auto last_growth = now_ns();
+  for (;;) {
+    const auto n = sink_count(sink);
+    const auto t = now_ns();
+    if (n && *n - *before > got) {
+      got = *n - *before;
+      last_growth = t;
+    }
+    if (got >= count || t - last_growth > 2'000'000'000) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  (void)a->detach();
+  lost += count - std::min(got, count);
+  return static_cast<double>(std::min(got, count)) * 1e9 / static_cast<double>(last_growth - t0);
+}
+
+row against(row r, const std::string& baseline) {
+  r.baseline = baseline;
+  return r;
+}
+
+// Until a request from node a's client reaches `address` (interest travels
+// to the server shortly after node b subscribes); bounded at 30 s.
+void wait_reachable(client& c, const std::string& address) {
+  for (int i = 0; i < 300; ++i) {
+    if (c.request(address, std::span<const std::byte>{}, 100'000'000)) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  throw std::runtime_error(address + " not reachable from node a within 30 s");
+}
+#endif
+
 }  // namespace
 
-void run_nats(report& out, const bench_options& opt, const std::string& nats_server_binary) {
+void run_nats(report& out, const bench_options& opt, const std::string& nats_server_binary,
+              [[maybe_unused]] const std::string& kernels_dir) {
   nats_server server(nats_server_binary);
+  server.wait_listening();
   // Forked before this process makes a libnats call (and so any thread).
   const pid_t child = ::fork();
   if (child == 0) responder(server.url());
+#ifdef PDC_BENCH_WITH_DAEMON
+  // The two nodes, forked likewise: b hosts what a's routers and client reach.
+  auto node_b = std::make_unique<bench_daemon>(
+      kernels_dir, std::vector<std::string>{"pdc_echo.so", "pdc_sink.so"},
+      std::vector<daemon::startup_kernel>{kernel("echo", "echo", {}, true), kernel("sink", "sink", {}, true),
+                                          kernel("sink", "durable", {}, true, true)},
+      daemon::isolation_config{}, node("b", server.url()));
+  auto node_a = std::make_unique<bench_daemon>(
+      kernels_dir, std::vector<std::string>{"pdc_router.so"},
+      std::vector<daemon::startup_kernel>{kernel("router", "to-b", "b/sink"), kernel("router", "to-bd", "b/durable")},
+      daemon::isolation_config{}, node("a", server.url()));
+#endif
   server.wait_ready();
   natsConnection* nc = nullptr;  // round trips and JetStream
   check(connect_to(&nc, server.url(), true), "connect");
@@ -259,6 +413,14 @@ void run_nats(report& out, const bench_options& opt, const std::string& nats_ser
     }
   }
 
+#ifdef PDC_BENCH_WITH_DAEMON
+  client ca = node_a->connect();
+  wait_reachable(ca, "b/echo");
+  remote_sink sink{&ca, "b/sink"};
+  remote_sink durable{&ca, "b/durable"};
+  std::uint64_t pdc_lost = 0;
+  std::uint64_t durable_lost = 0;
+#endif
   const auto rounds = static_cast<std::uint64_t>(20'000 * opt.scale) + 10;
   const auto stream = static_cast<std::uint64_t>(1'000'000 * opt.scale) + 10;
   const auto js_count = static_cast<std::uint64_t>(200'000 * opt.scale) + 10;
@@ -266,20 +428,41 @@ void run_nats(report& out, const bench_options& opt, const std::string& nats_ser
   std::uint64_t lost = 0;
   for (std::size_t rep = 0; rep < opt.reps; ++rep) {
     if (opt.wants("bare NATS request/reply")) {
-      reps.add(rep, latency_row("bare NATS request/reply, 64 B, 2 processes", bare_request_reply(nc, rounds)));
+      reps.add(rep, latency_row(k_bare_request, bare_request_reply(nc, rounds)));
     }
+#ifdef PDC_BENCH_WITH_DAEMON
+    if (opt.wants(k_pdc_request)) {
+      reps.add(rep, against(latency_row(k_pdc_request, pdc_request_reply(ca, rounds / 2)), k_bare_request));
+    }
+#endif
     if (opt.wants("bare NATS publish")) {
-      reps.add(rep,
-               throughput_row("bare NATS publish, 16 B, to a subscriber process", bare_publish(bulk, stream, lost)));
+      reps.add(rep, throughput_row(k_bare_publish, bare_publish(bulk, stream, lost)));
     }
+#ifdef PDC_BENCH_WITH_DAEMON
+    if (opt.wants(k_pdc_one_way)) {
+      reps.add(rep, against(throughput_row(k_pdc_one_way, pdc_one_way(ca, "to-b", sink, stream / 2, pdc_lost)),
+                            k_bare_publish));
+    }
+#endif
     if (opt.wants("bare JetStream")) {
-      reps.add(rep, throughput_row("bare JetStream async publish, 16 B, acknowledged",
-                                   bare_jetstream_publish(js, js_count)));
+      reps.add(rep, throughput_row(k_bare_js, bare_jetstream_publish(js, js_count)));
     }
+#ifdef PDC_BENCH_WITH_DAEMON
+    if (opt.wants(k_pdc_durable)) {
+      reps.add(rep, against(throughput_row(k_pdc_durable, pdc_one_way(ca, "to-bd", durable, js_count, durable_lost)),
+                            k_bare_js));
+    }
+#endif
   }
   reps.finish_into(out);
   out.note("nats-server " + server.url() + " on loopback (JetStream file store); " + std::to_string(opt.reps) +
            " repetitions, medians; core-NATS messages not delivered to the subscriber: " + std::to_string(lost));
+#ifdef PDC_BENCH_WITH_DAEMON
+  out.note(
+      "pdc nodes a and b: pdcd children on that server (threaded kernels, JetStream replicas 1); "
+      "messages not counted by b's sinks: at most once " +
+      std::to_string(pdc_lost) + ", at least once " + std::to_string(durable_lost));
+#endif
   ::kill(child, SIGKILL);
   ::waitpid(child, nullptr, 0);
   jsCtx_Destroy(js);
