@@ -34,19 +34,34 @@ inline bool eventually(const std::function<bool()>& done,
   return done();
 }
 
-// A loopback TCP port that was free a moment ago.
+// A loopback TCP port that was free a moment ago, below the kernel's
+// ephemeral range (ip_local_port_range): an outgoing connection (a route
+// dialled by a server that started first, a client) never takes it as its
+// local port before the server that is to listen on it binds it.
 inline int free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    throw std::runtime_error("no free loopback port");
+  int low = 32768;
+  if (std::FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    if (std::fscanf(f, "%d", &low) != 1) low = 32768;
+    std::fclose(f);
   }
-  ::close(fd);
-  return ntohs(a.sin_port);
+  const int first = 10'000;
+  const int span = low - first;
+  if (span < 1000) throw std::runtime_error("the ephemeral port range leaves no room for test ports");
+  static unsigned next = static_cast<unsigned>(::getpid()) * 7919U;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    next = next * 1103515245U + 12345U;
+    const int port = first + static_cast<int>((next >> 8) % static_cast<unsigned>(span));
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) break;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    if (free) return port;
+  }
+  throw std::runtime_error("no free loopback port");
 }
 
 class nats_cluster {
@@ -88,6 +103,31 @@ class nats_cluster {
   }
   [[nodiscard]] pid_t pid(int i) const { return servers_[static_cast<std::size_t>(i)].pid; }
   [[nodiscard]] std::string log(int i) const { return dir_ + "/n" + std::to_string(i) + ".log"; }
+  // What every server wrote last (its log's last 3000 bytes) and whether it
+  // still runs: for a failed test's message (the folder goes with the cluster).
+  [[nodiscard]] std::string logs() const {
+    std::string out;
+    for (int i = 0; i < size(); ++i) {
+      const pid_t p = pid(i);
+      siginfo_t info{};
+      // WNOWAIT: looked at, not reaped (kill() reaps it later).
+      const bool exited =
+          p > 0 && ::waitid(P_PID, static_cast<id_t>(p), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == p;
+      out += "--- nats-server n" + std::to_string(i) +
+             (p <= 0   ? " (stopped)"
+              : exited ? " (EXITED)"
+                       : " (running)") +
+             ", " + log(i) + ":\n";
+      std::string text;
+      if (std::FILE* f = std::fopen(log(i).c_str(), "r")) {
+        char buf[4096];
+        for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+        std::fclose(f);
+      }
+      out += text.size() > 3000 ? text.substr(text.size() - 3000) : text;
+    }
+    return out;
+  }
 
   // Signals server i and reaps it (SIGKILL: the process dies without a word).
   void kill(int i, int sig = SIGKILL) {

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <charconv>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -170,6 +171,86 @@ struct cluster_bridge::impl {
   std::unordered_map<std::string, route_mode> modes;              // "node/kernel" (mu)
   std::atomic<std::uint64_t> js_acked{0}, js_naked{0}, js_terminated{0}, js_retries{0}, js_failures{0};
 
+  // Publishes JetStream did not acknowledge, each published again by one
+  // thread once its pause is over: libnats's acknowledgement thread hands
+  // them over and goes on, so a leader election that fails a thousand
+  // messages costs one pause, not a thousand in a row.
+  std::mutex retry_mu;  // the three below
+  std::condition_variable retry_cv;
+  std::multimap<std::uint64_t, natsMsg*> retry_due;  // due time (ns) -> message (owned)
+  bool retry_stopping = false;
+  std::thread retry_thread;
+
+  // Takes `msg` to publish again at `due_ns`; false once retries stopped
+  // (the caller keeps it).
+  bool schedule_retry(natsMsg* msg, std::uint64_t due_ns) {
+    {
+      std::lock_guard lock(retry_mu);
+      if (retry_stopping || !retry_thread.joinable()) return false;
+      retry_due.emplace(due_ns, msg);
+    }
+    retry_cv.notify_one();
+    return true;
+  }
+
+  void run_retries() {
+    std::unique_lock lock(retry_mu);
+    while (!retry_stopping) {
+      if (retry_due.empty()) {
+        retry_cv.wait(lock);
+        continue;
+      }
+      const auto due = retry_due.begin()->first;
+      const auto now = now_ns();
+      if (due > now) {
+        retry_cv.wait_for(lock, std::chrono::nanoseconds(due - now));
+        continue;
+      }
+      natsMsg* msg = retry_due.begin()->second;
+      retry_due.erase(retry_due.begin());
+      lock.unlock();
+      publish_again(msg);
+      lock.lock();
+    }
+  }
+
+  void publish_again(natsMsg* msg) {
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = k_publish_ack_wait_ms;
+    const std::string subject = natsMsg_GetSubject(msg);
+    const natsStatus s = js_PublishMsgAsync(js_pub, &msg, &po);  // on success, libnats owns msg
+    if (s == NATS_OK) return;
+    give_up(subject, "publishing again: " + std::string(natsStatus_GetText(s)), 0);
+    natsMsg_Destroy(msg);
+  }
+
+  // An at-least-once message that will not be published again: counted,
+  // logged, and its route looked up afresh next time.
+  void give_up(const std::string& subject, const std::string& why, int attempts) {
+    js_failures.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("cluster: at-least-once message on '{}' not acknowledged after {} attempt(s): {}", subject, attempts,
+                 why);
+    // pdcjs.<node>.<kernel>.<from>
+    const auto t = tokens(subject);
+    if (t.size() == 4) forget_route(std::string(t[1]) + "/" + std::string(t[2]));
+  }
+
+  // Ends the retry thread; what it still held is lost, and counted.
+  void stop_retries() {
+    {
+      std::lock_guard lock(retry_mu);
+      retry_stopping = true;
+    }
+    retry_cv.notify_one();
+    if (retry_thread.joinable()) retry_thread.join();
+    for (auto& [due, msg] : retry_due) {
+      give_up(natsMsg_GetSubject(msg), "pdcd stopped before it was published again", 0);
+      natsMsg_Destroy(msg);
+    }
+    retry_due.clear();
+  }
+
   // Drains a subscription and waits until its callbacks are done.
   static void drain(natsSubscription* sub) {
     if (sub == nullptr || !natsSubscription_IsValid(sub)) return;
@@ -196,6 +277,7 @@ struct cluster_bridge::impl {
       po.MaxWait = 1000;
       (void)js_PublishAsyncComplete(js_pub, &po);
     }
+    stop_retries();
     for (auto& [kernel, sub] : js_subs) natsSubscription_Destroy(sub);
     for (natsSubscription* sub : js_retired) natsSubscription_Destroy(sub);
     jsCtx_Destroy(js_admin);
@@ -566,33 +648,26 @@ void on_js_cb(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
 
 // An asynchronous JetStream publish that was not acknowledged: published
 // again (the stream drops a duplicate by its message id), a few times.
-void on_js_publish_error(jsCtx* js, jsPubAckErr* pae, void* closure) {
+void on_js_publish_error(jsCtx*, jsPubAckErr* pae, void* closure) {
   auto* p = static_cast<cluster_bridge::impl*>(closure);
   const char* tries = nullptr;
   int attempt = 1;
   if (natsMsgHeader_Get(pae->Msg, "Pdc-Attempt", &tries) == NATS_OK && tries != nullptr) attempt = std::atoi(tries);
   const std::string subject = natsMsg_GetSubject(pae->Msg);
   if (attempt < k_max_publish_attempts && pae->ErrCode != JSStreamNotFoundErr) {
-    // "No responders" comes at once while the stream elects a leader: wait
-    // a little longer each time (this is libnats's thread for acknowledgements).
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 * attempt, 1000)));
+    // "No responders" comes at once while the stream elects a leader: the
+    // retry thread publishes it again after a pause a little longer each time.
+    const std::uint64_t pause_ms = attempt >= 10 ? 1000U : 100U * static_cast<unsigned>(attempt);
+    const std::uint64_t pause_ns = pause_ms * 1'000'000U;
     const std::string next = std::to_string(attempt + 1);
-    if (natsMsgHeader_Set(pae->Msg, "Pdc-Attempt", next.c_str()) == NATS_OK && [&] {
-          jsPubOptions po;
-          jsPubOptions_Init(&po);
-          po.MaxWait = k_publish_ack_wait_ms;
-          return js_PublishMsgAsync(js, &pae->Msg, &po);
-        }() == NATS_OK) {
+    if (natsMsgHeader_Set(pae->Msg, "Pdc-Attempt", next.c_str()) == NATS_OK &&
+        p->schedule_retry(pae->Msg, now_ns() + pause_ns)) {
+      pae->Msg = nullptr;  // the retry thread's now (libnats destroys what is left here)
       p->js_retries.fetch_add(1, std::memory_order_relaxed);
       return;
     }
   }
-  p->js_failures.fetch_add(1, std::memory_order_relaxed);
-  spdlog::warn("cluster: at-least-once message on '{}' not acknowledged after {} attempt(s): {}", subject, attempt,
-               pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err));
-  // pdcjs.<node>.<kernel>.<from>: look its route up again next time.
-  const auto t = tokens(subject);
-  if (t.size() == 4) p->forget_route(std::string(t[1]) + "/" + std::string(t[2]));
+  p->give_up(subject, pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err), attempt);
 }
 
 void on_reply_cb(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
@@ -698,6 +773,7 @@ result<std::unique_ptr<cluster_bridge>> cluster_bridge::connect(const cluster_co
     jo.PublishAsync.ErrHandler = on_js_publish_error;
     jo.PublishAsync.ErrHandlerClosure = p.get();
     if (natsConnection_JetStream(&p->js_pub, p->bulk, &jo) != NATS_OK) p->js_pub = nullptr;
+    if (p->js_pub != nullptr) p->retry_thread = std::thread([raw = p.get()] { raw->run_retries(); });
   }
   const std::string answers = p->inbox + ".*";
   if (s == NATS_OK) s = natsConnection_Subscribe(&p->replies, p->fast, answers.c_str(), on_reply_cb, p.get());
