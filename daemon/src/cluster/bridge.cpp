@@ -71,8 +71,10 @@ struct incoming_request {
   std::string reply_subject;  // "" : nobody waits (an at-least-once one-way message)
   std::string node;
   natsMsg* js = nullptr;  // an at-least-once message, acknowledged when settled
-  bool settled = false;   // its handler ran
+  bool settled = false;   // its handler ran (every handler, for a batch)
   bool replied = false;
+  std::uint32_t messages = 1;   // pdc messages it carries (a batch: several)
+  std::uint32_t unsettled = 1;  // of those, how many handlers have not yet run
 };
 
 // How messages to one address travel: JetStream when the node made a stream
@@ -87,6 +89,9 @@ constexpr std::uint64_t k_core_route_ttl_ns = 30'000'000'000ULL;  // 30 s
 constexpr std::int64_t k_nak_delay_ns = 250'000'000;              // a refused at-least-once message, again in
 constexpr int k_max_publish_attempts = 15;  // each waiting k_publish_ack_wait_ms: past a leader election
 constexpr std::int64_t k_publish_ack_wait_ms = 2000;
+constexpr std::uint32_t k_batch_messages = 64;        // one-way messages in one NATS message, at most
+constexpr std::size_t k_batch_bytes = 32 * 1024;      // and their bytes (a bigger message goes alone)
+constexpr std::uint64_t k_batch_linger_ns = 100'000;  // how long the first of a batch waits for company
 
 std::string stream_name(std::string_view node, std::string_view kernel) {
   std::string s = "PDC_";
@@ -218,19 +223,26 @@ struct cluster_bridge::impl {
     jsPubOptions po;
     jsPubOptions_Init(&po);
     po.MaxWait = k_publish_ack_wait_ms;
-    const std::string subject = natsMsg_GetSubject(msg);
     const natsStatus s = js_PublishMsgAsync(js_pub, &msg, &po);  // on success, libnats owns msg
     if (s == NATS_OK) return;
-    give_up(subject, "publishing again: " + std::string(natsStatus_GetText(s)), 0);
+    give_up(msg, "publishing again: " + std::string(natsStatus_GetText(s)), 0);
     natsMsg_Destroy(msg);
   }
 
   // An at-least-once message that will not be published again: counted,
   // logged, and its route looked up afresh next time.
-  void give_up(const std::string& subject, const std::string& why, int attempts) {
-    js_failures.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("cluster: at-least-once message on '{}' not acknowledged after {} attempt(s): {}", subject, attempts,
-                 why);
+  void give_up(natsMsg* msg, const std::string& why, int attempts) {
+    const std::string subject = natsMsg_GetSubject(msg);
+    // A batch's messages are each lost (this node wrote the header).
+    bridge_header hd;
+    std::uint64_t messages = 1;
+    if (natsMsg_GetDataLength(msg) >= static_cast<int>(sizeof hd)) {
+      std::memcpy(&hd, natsMsg_GetData(msg), sizeof hd);
+      if (hd.what == bridge_header::batch) messages = hd.reserved;
+    }
+    js_failures.fetch_add(messages, std::memory_order_relaxed);
+    spdlog::warn("cluster: at-least-once message(s) ({}) on '{}' not acknowledged after {} attempt(s): {}", messages,
+                 subject, attempts, why);
     // pdcjs.<node>.<kernel>.<from>
     const auto t = tokens(subject);
     if (t.size() == 4) forget_route(std::string(t[1]) + "/" + std::string(t[2]));
@@ -245,10 +257,180 @@ struct cluster_bridge::impl {
     retry_cv.notify_one();
     if (retry_thread.joinable()) retry_thread.join();
     for (auto& [due, msg] : retry_due) {
-      give_up(natsMsg_GetSubject(msg), "pdcd stopped before it was published again", 0);
+      give_up(msg, "pdcd stopped before it was published again", 0);
       natsMsg_Destroy(msg);
     }
     retry_due.clear();
+  }
+
+  // One-way messages to an address that come faster than one per
+  // k_batch_linger_ns travel together, up to k_batch_messages in one NATS
+  // message (bridge_header::batch): NATS's cost is per message, and a
+  // stream of small ones would otherwise cost each end a callback, an
+  // allocation and a write each. A message that comes alone goes at once.
+  struct batch {
+    std::string node, kernel;
+    bool js = false;
+    std::vector<std::byte> body;  // records: envelope, payload, envelope, ...
+    std::uint32_t count = 0;
+    std::uint64_t first_ns = 0;         // its first message came (the flusher publishes it a linger later)
+    std::uint64_t last_publish_ns = 0;  // to this address, alone or batched
+  };
+  std::mutex batch_mu;  // the five below; taken before mu, never after it
+  std::condition_variable batch_cv;
+  std::unordered_map<std::string, batch> batches;  // "node/kernel"
+  bool batch_stopping = false;
+  std::thread batch_thread;
+  std::atomic<std::uint64_t> batches_out{0};
+  std::uint64_t batches_in = 0;  // mu
+
+  static std::vector<std::byte> record_bytes(const envelope& env, std::span<const std::byte> payload) {
+    std::vector<std::byte> out(sizeof env + payload.size());
+    std::memcpy(out.data(), &env, sizeof env);
+    if (!payload.empty()) std::memcpy(out.data() + sizeof env, payload.data(), payload.size());
+    return out;
+  }
+
+  // Publishes `count` records (one message, or a batch) to node/kernel:
+  // numbered, counted, and through JetStream when `js` (any thread).
+  natsStatus publish(std::string_view node, std::string_view kernel, bool js, bridge_header::kind what,
+                     std::uint32_t count, std::span<const std::byte> body, const std::string& reply_subject = {}) {
+    bridge_header hd;
+    hd.what = count > 1 ? bridge_header::batch : what;
+    hd.reserved = count > 1 ? static_cast<std::uint16_t>(count) : 0;
+    hd.epoch = epoch;
+    {
+      std::lock_guard lock(mu);
+      auto& ps = peer(node);
+      // JetStream's copies are counted by JetStream; the sequence numbers
+      // core messages (gaps are losses) and names JetStream's (dedup). A
+      // batch takes one number per message, its own being the first.
+      auto& seq = ps.out_seq[js ? js_stream : what == bridge_header::request ? request_stream : one_way_stream];
+      hd.seq = seq + 1;
+      seq += count;
+      ps.messages_out += count;
+      ps.bytes_out += sizeof hd + body.size();
+    }
+    if (count > 1) batches_out.fetch_add(1, std::memory_order_relaxed);
+    std::vector<std::byte> f(sizeof hd + body.size());
+    std::memcpy(f.data(), &hd, sizeof hd);
+    if (!body.empty()) std::memcpy(f.data() + sizeof hd, body.data(), body.size());
+    natsStatus s = NATS_OK;
+    if (js) {
+      // At least once: JetStream acknowledges it to this node; the stream
+      // drops a copy published again with the same message id.
+      const std::string subject = "pdcjs." + std::string(node) + "." + std::string(kernel) + "." + cfg.node;
+      const std::string msg_id = cfg.node + "-" + std::to_string(epoch) + "-" + std::to_string(hd.seq);
+      natsMsg* m = nullptr;
+      s = natsMsg_Create(&m, subject.c_str(), nullptr, reinterpret_cast<const char*>(f.data()),
+                         static_cast<int>(f.size()));
+      if (s == NATS_OK && !reply_subject.empty()) s = natsMsgHeader_Set(m, "Pdc-Reply", reply_subject.c_str());
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MsgId = msg_id.c_str();
+      po.MaxWait = k_publish_ack_wait_ms;  // unacknowledged by then: the error handler publishes it again
+      if (s == NATS_OK) s = js_PublishMsgAsync(js_pub, &m, &po);
+      natsMsg_Destroy(m);
+    } else {
+      const std::string subject = subject_of(node, kernel, cfg.node);
+      s = reply_subject.empty() ? natsConnection_Publish(bulk, subject.c_str(), f.data(), static_cast<int>(f.size()))
+                                : natsConnection_PublishRequest(fast, subject.c_str(), reply_subject.c_str(), f.data(),
+                                                                static_cast<int>(f.size()));
+    }
+    if (s != NATS_OK) {
+      std::lock_guard lock(mu);
+      peer(node).send_failures += count;
+    }
+    return s;
+  }
+
+  // Publishes what `b` holds (batch_mu held).
+  natsStatus flush(batch& b, std::uint64_t now) {
+    if (b.count == 0) return NATS_OK;
+    const auto s = publish(b.node, b.kernel, b.js, bridge_header::one_way, b.count, b.body);
+    if (s != NATS_OK) {
+      spdlog::warn("cluster: {} one-way message(s) to '{}/{}' not sent: {}", b.count, b.node, b.kernel,
+                   natsStatus_GetText(s));
+    }
+    b.body.clear();
+    b.count = 0;
+    b.last_publish_ns = now;
+    return s;
+  }
+
+  errc send_one_way(std::string_view node, std::string_view kernel, bool js, const envelope& env,
+                    std::span<const std::byte> payload, std::uint64_t now) {
+    const std::size_t size = sizeof env + payload.size();
+    std::string key(node);
+    key.append("/").append(kernel);
+    std::lock_guard lock(batch_mu);
+    if (batches.size() >= 256) {
+      // Forgets addresses idle for a linger: they would send alone anyway
+      // (a client naming ever new addresses grows nothing here).
+      std::erase_if(batches, [now](const auto& e) {
+        return e.second.count == 0 && now - e.second.last_publish_ns >= k_batch_linger_ns;
+      });
+    }
+    auto [it, made] = batches.try_emplace(std::move(key));
+    batch& b = it->second;
+    if (made) {
+      b.node = node;
+      b.kernel = kernel;
+    }
+    // What it holds goes first: order is kept per address.
+    if (b.count > 0 && (b.js != js || b.body.size() + size > k_batch_bytes)) (void)flush(b, now);
+    natsStatus s = NATS_OK;
+    if (b.count == 0 && (now - b.last_publish_ns >= k_batch_linger_ns || size > k_batch_bytes)) {
+      // Alone (the last one went a while ago): at once.
+      s = publish(node, kernel, js, bridge_header::one_way, 1, record_bytes(env, payload));
+      b.last_publish_ns = now;
+    } else {
+      if (b.count == 0) {
+        b.js = js;
+        b.first_ns = now;
+        batch_cv.notify_one();
+      }
+      const auto at = b.body.size();
+      b.body.resize(at + size);
+      std::memcpy(b.body.data() + at, &env, sizeof env);
+      if (!payload.empty()) std::memcpy(b.body.data() + at + sizeof env, payload.data(), payload.size());
+      if (++b.count >= k_batch_messages) s = flush(b, now);
+    }
+    if (s == NATS_OK) return errc::ok;
+    return s == NATS_MAX_PAYLOAD ? errc::message_too_large : errc::peer_gone;
+  }
+
+  // The flusher: publishes each batch a linger after its first message,
+  // unless it filled up first.
+  void run_batches() {
+    std::unique_lock lock(batch_mu);
+    while (!batch_stopping) {
+      const auto now = now_ns();
+      std::uint64_t next = UINT64_MAX;
+      for (auto& [key, b] : batches) {
+        if (b.count == 0) continue;
+        if (b.first_ns + k_batch_linger_ns <= now) {
+          (void)flush(b, now);
+        } else {
+          next = std::min(next, b.first_ns + k_batch_linger_ns);
+        }
+      }
+      if (next == UINT64_MAX) {
+        batch_cv.wait(lock);
+      } else {
+        batch_cv.wait_for(lock, std::chrono::nanoseconds(next - now));
+      }
+    }
+    for (auto& [key, b] : batches) (void)flush(b, now_ns());  // what came before the stop
+  }
+
+  void stop_batches() {
+    {
+      std::lock_guard lock(batch_mu);
+      batch_stopping = true;
+    }
+    batch_cv.notify_one();
+    if (batch_thread.joinable()) batch_thread.join();
   }
 
   // Drains a subscription and waits until its callbacks are done.
@@ -266,8 +448,10 @@ struct cluster_bridge::impl {
   }
 
   ~impl() {
-    // Subscriptions first: their callbacks use this object.
+    // Subscriptions first: their callbacks use this object. Then what waits
+    // in batches, published before the connections flush.
     stop_subscriptions();
+    stop_batches();
     for (auto& [kernel, sub] : js_subs) drain(sub);
     for (auto& [id, req] : in_pending) natsMsg_Destroy(req.js);  // unacknowledged: delivered again later
     in_pending.clear();
@@ -349,15 +533,35 @@ struct cluster_bridge::impl {
   // A message from another node (pdc... or pdcjs.<this node>.<kernel>.<from>),
   // checked whole before anything of it is believed; a malformed one is
   // counted against the sender its subject names.
+  struct record {
+    envelope env;
+    std::span<const std::byte> payload;
+  };
   struct inbound_frame {
     std::string_view subject, from;
     std::vector<std::string_view> t;
     std::size_t len = 0;
     bridge_header hd;
-    envelope env;
-    std::span<const std::byte> payload;
+    std::vector<record> records;  // one, or a batch's (in order)
     bool framed = false;
   };
+  // A batch's records: `count` of them, each a whole envelope and its
+  // payload, filling `body` exactly; false (nothing believed) otherwise.
+  static bool read_batch(std::span<const std::byte> body, std::size_t count, std::vector<record>& out) {
+    if (count < 2 || count > k_batch_messages) return false;
+    out.reserve(count);
+    while (!body.empty() && out.size() < count) {
+      record r;
+      if (body.size() < sizeof r.env) return false;
+      std::memcpy(static_cast<void*>(&r.env), body.data(), sizeof r.env);
+      const std::size_t n = r.env.payload_length();
+      if (n > body.size() - sizeof r.env) return false;
+      r.payload = body.subspan(sizeof r.env, n);
+      out.push_back(r);
+      body = body.subspan(sizeof r.env + n);
+    }
+    return body.empty() && out.size() == count;
+  }
   inbound_frame read_inbound(natsMsg* msg) {
     inbound_frame f;
     f.subject = natsMsg_GetSubject(msg);
@@ -367,12 +571,23 @@ struct cluster_bridge::impl {
     const bool named = f.t.size() == 4 && valid_token(f.t[3]);
     f.from = named ? f.t[3] : std::string_view("_unknown");
     f.framed = named && f.len >= sizeof f.hd && (std::memcpy(&f.hd, data, sizeof f.hd), true) &&
-               f.hd.magic == bridge_header::k_magic && f.hd.version == 1 &&
-               (f.hd.what == bridge_header::one_way || f.hd.what == bridge_header::request) &&
-               read_envelope(std::span(data + sizeof f.hd, f.len - sizeof f.hd), f.env);
+               f.hd.magic == bridge_header::k_magic && f.hd.version == 1;
     if (f.framed) {
-      f.payload = payload_of(std::span(data + sizeof f.hd, f.len - sizeof f.hd));
-    } else {
+      const auto body = std::span(data + sizeof f.hd, f.len - sizeof f.hd);
+      if (f.hd.what == bridge_header::batch) {
+        f.framed = read_batch(body, f.hd.reserved, f.records);
+      } else {
+        record r;
+        f.framed = (f.hd.what == bridge_header::one_way || f.hd.what == bridge_header::request) && f.hd.reserved == 0 &&
+                   read_envelope(body, r.env);
+        if (f.framed) {
+          r.payload = payload_of(body);
+          f.records.push_back(r);
+        }
+      }
+    }
+    if (!f.framed) {
+      f.records.clear();
       std::lock_guard lock(mu);
       peer(f.from).malformed++;
     }
@@ -387,7 +602,6 @@ struct cluster_bridge::impl {
     const std::string_view subject = f.subject, from = f.from;
     const std::size_t len = f.len;
     const bridge_header& hd = f.hd;
-    const envelope& env = f.env;
     const auto& t = f.t;
     if (!f.framed) {
       spdlog::warn("cluster: malformed message of {} bytes on '{}' refused", len, subject);
@@ -398,32 +612,34 @@ struct cluster_bridge::impl {
       return;
     }
     const std::string_view kernel_id = t[2];
-    const auto payload = f.payload;
     const bool wants_reply = hd.what == bridge_header::request && reply != nullptr && reply[0] != '\0';
     const auto now = now_ns();
+    const auto count = f.records.size();
     std::uint64_t remote_session = 0;
     {
       std::lock_guard lock(mu);
       auto& p = peer(from);
-      p.messages_in++;
+      p.messages_in += count;
       p.bytes_in += len;
-      // Gaps in its sequence are messages NATS lost on the way (at most once).
+      if (count > 1) batches_in++;
+      // Gaps in its sequence are messages NATS lost on the way (at most once);
+      // a batch's messages have the numbers from its own on.
       const auto s = hd.what == bridge_header::request ? request_stream : one_way_stream;
       if (p.in_epoch[s] != hd.epoch) {
         p.in_epoch[s] = hd.epoch;
-        p.in_next[s] = hd.seq + 1;
+        p.in_next[s] = hd.seq + count;
       } else if (hd.seq >= p.in_next[s]) {
         p.lost += hd.seq - p.in_next[s];
-        p.in_next[s] = hd.seq + 1;
+        p.in_next[s] = hd.seq + count;
       } else {
-        p.late++;  // counted lost when a later one came first
-        if (p.lost > 0) p.lost--;
+        p.late += count;  // counted lost when a later one came first
+        p.lost -= std::min<std::uint64_t>(p.lost, count);
       }
       if (wants_reply) {
         sweep(now);
         if (in_pending.size() >= cfg.max_pending) {
           p.refused++;
-          publish_error(reply, env.message_id(), errc::full,
+          publish_error(reply, f.records.front().env.message_id(), errc::full,
                         "node '" + cfg.node + "' has " + std::to_string(in_pending.size()) +
                             " requests from other nodes awaiting answers ([cluster] max_pending); refused");
           return;
@@ -433,23 +649,34 @@ struct cluster_bridge::impl {
         in_order.push_back({remote_session, deadline(now)});
       }
     }
-    // The bridge, not the sender, says where the answer goes.
+    for (const auto& [env, payload] : f.records) {
+      // The bridge, not the sender, says where the answer goes.
+      auto m = to_queue(env, payload, wants_reply ? reply_address::session(remote_session) : reply_address::nobody(),
+                        wants_reply, 0);
+      auto r = h.offer(kernel_id, from, m);
+      if (r) continue;
+      {
+        std::lock_guard lock(mu);
+        peer(from).refused++;
+        if (wants_reply) in_pending.erase(remote_session);
+      }
+      spdlog::debug("cluster: message from node '{}' to '{}' refused: {}", from, kernel_id, r.err().what());
+      if (wants_reply) publish_error(reply, env.message_id(), r.err().code, r.err().what());
+    }
+  }
+
+  // What a kernel's queue takes for a message from another node: its
+  // envelope with the flags the bridge decides (whether an answer is awaited).
+  static queued_message to_queue(const envelope& env, std::span<const std::byte> payload, reply_address to,
+                                 bool wants_reply, std::uint64_t settle_id) {
     const auto flags = static_cast<std::uint16_t>(wants_reply ? env.flags() & ~k_envelope_flag_no_reply
                                                               : env.flags() | k_envelope_flag_no_reply);
-    queued_message m{make_envelope(env.message_id(), env.payload_length(), env.send_timestamp_ns(),
-                                   env.correlation_id(), 0, env.type_id(), flags, env.priority()),
-                     {payload.begin(), payload.end()},
-                     wants_reply ? reply_address::session(remote_session) : reply_address::nobody(),
-                     0};
-    auto r = h.offer(kernel_id, from, m);
-    if (r) return;
-    {
-      std::lock_guard lock(mu);
-      peer(from).refused++;
-      if (wants_reply) in_pending.erase(remote_session);
-    }
-    spdlog::debug("cluster: message from node '{}' to '{}' refused: {}", from, kernel_id, r.err().what());
-    if (wants_reply) publish_error(reply, env.message_id(), r.err().code, r.err().what());
+    return queued_message{make_envelope(env.message_id(), env.payload_length(), env.send_timestamp_ns(),
+                                        env.correlation_id(), 0, env.type_id(), flags, env.priority()),
+                          {payload.begin(), payload.end()},
+                          to,
+                          0,
+                          settle_id};
   }
 
   // ---- at-least-once messages, from this node's consumers (a libnats thread) ----
@@ -459,7 +686,6 @@ struct cluster_bridge::impl {
     const std::string_view subject = f.subject, from = f.from;
     const std::size_t len = f.len;
     const bridge_header& hd = f.hd;
-    const envelope& env = f.env;
     const auto& t = f.t;
     if (!f.framed) {
       spdlog::warn("cluster: malformed at-least-once message of {} bytes on '{}' terminated", len, subject);
@@ -472,58 +698,93 @@ struct cluster_bridge::impl {
     if (hd.what != bridge_header::request || natsMsgHeader_Get(msg, "Pdc-Reply", &reply) != NATS_OK) reply = nullptr;
     const bool wants_reply = reply != nullptr && reply[0] != '\0';
     const auto now = now_ns();
+    const auto count = static_cast<std::uint32_t>(f.records.size());
     std::uint64_t id = 0;
     {
       std::lock_guard lock(mu);
       auto& p = peer(from);
-      p.messages_in++;
+      p.messages_in += count;
       p.bytes_in += len;
+      if (count > 1) batches_in++;
       sweep(now);
       if (in_pending.size() >= cfg.max_pending) {
-        p.refused++;
-        js_naked.fetch_add(1, std::memory_order_relaxed);
+        p.refused += count;
+        js_naked.fetch_add(count, std::memory_order_relaxed);
         (void)natsMsg_NakWithDelay(msg, k_nak_delay_ns, nullptr);
         natsMsg_Destroy(msg);
         return;
       }
       id = k_remote_session_bit | next_in_id++;
-      in_pending.emplace(
-          id, incoming_request{wants_reply ? std::string(reply) : std::string(), std::string(from), msg, false, false});
+      incoming_request req{wants_reply ? std::string(reply) : std::string(), std::string(from), msg, false, false};
+      req.messages = req.unsettled = count;
+      in_pending.emplace(id, std::move(req));
       in_order.push_back({id, deadline(now)});
     }
-    const auto payload = f.payload;
-    const auto flags = static_cast<std::uint16_t>(wants_reply ? env.flags() & ~k_envelope_flag_no_reply
-                                                              : env.flags() | k_envelope_flag_no_reply);
-    queued_message m{make_envelope(env.message_id(), env.payload_length(), env.send_timestamp_ns(),
-                                   env.correlation_id(), 0, env.type_id(), flags, env.priority()),
-                     {payload.begin(), payload.end()},
-                     wants_reply ? reply_address::session(id) : reply_address::nobody(),
-                     0,
-                     id};
-    auto r = h.offer(t[2], from, m);
-    if (r) return;  // acknowledged once its handler ran (settle)
+    // Acknowledged once every handler of it ran (settle); a batch's message
+    // that can never be taken is settled here, counted as terminated.
+    for (const auto& [env, payload] : f.records) {
+      auto m =
+          to_queue(env, payload, wants_reply ? reply_address::session(id) : reply_address::nobody(), wants_reply, id);
+      auto r = h.offer(t[2], from, m);
+      if (r) continue;
+      {
+        std::lock_guard lock(mu);
+        peer(from).refused++;
+      }
+      if (count > 1 && permanent(r.err().code)) {
+        spdlog::debug("cluster: at-least-once message from node '{}' to '{}' refused: {}", from, t[2], r.err().what());
+        js_terminated.fetch_add(1, std::memory_order_relaxed);
+        settle_one(id);
+        continue;
+      }
+      natsMsg* js = nullptr;
+      {
+        std::lock_guard lock(mu);
+        const auto it = in_pending.find(id);
+        if (it != in_pending.end()) {
+          js = it->second.js;
+          in_pending.erase(it);
+        }
+      }
+      if (js == nullptr) return;
+      if (permanent(r.err().code)) {
+        // Another delivery would be refused the same way: it ends here, and a
+        // sender that waits is told why.
+        (void)natsMsg_Term(js, nullptr);
+        js_terminated.fetch_add(1, std::memory_order_relaxed);
+        if (wants_reply) publish_error(reply, env.message_id(), r.err().code, r.err().what());
+      } else {
+        // Full, rejected, terminating: not lost, delivered again shortly
+        // (a batch whole: what of it was taken already comes twice).
+        (void)natsMsg_NakWithDelay(js, k_nak_delay_ns, nullptr);
+        js_naked.fetch_add(count, std::memory_order_relaxed);
+      }
+      natsMsg_Destroy(js);
+      return;
+    }
+  }
+
+  // One handler of at-least-once message `id` is done: the last one
+  // acknowledges it (any thread).
+  void settle_one(std::uint64_t id) {
     natsMsg* js = nullptr;
+    std::uint32_t messages = 0;
     {
       std::lock_guard lock(mu);
-      peer(from).refused++;
       const auto it = in_pending.find(id);
-      if (it != in_pending.end()) {
-        js = it->second.js;
-        in_pending.erase(it);
+      if (it == in_pending.end()) return;  // timed out or nak'd: JetStream delivers it again
+      if (it->second.unsettled > 1) {
+        it->second.unsettled--;
+        return;
       }
+      it->second.unsettled = 0;
+      messages = it->second.messages;
+      js = std::exchange(it->second.js, nullptr);
+      it->second.settled = true;
+      if (it->second.reply_subject.empty() || it->second.replied) in_pending.erase(it);
     }
     if (js == nullptr) return;
-    if (permanent(r.err().code)) {
-      // Another delivery would be refused the same way: it ends here, and a
-      // sender that waits is told why.
-      (void)natsMsg_Term(js, nullptr);
-      js_terminated.fetch_add(1, std::memory_order_relaxed);
-      if (wants_reply) publish_error(reply, env.message_id(), r.err().code, r.err().what());
-    } else {
-      // Full, rejected, terminating: not lost, delivered again shortly.
-      (void)natsMsg_NakWithDelay(js, k_nak_delay_ns, nullptr);
-      js_naked.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (natsMsg_Ack(js, nullptr) == NATS_OK) js_acked.fetch_add(messages, std::memory_order_relaxed);
     natsMsg_Destroy(js);
   }
 
@@ -653,7 +914,6 @@ void on_js_publish_error(jsCtx*, jsPubAckErr* pae, void* closure) {
   const char* tries = nullptr;
   int attempt = 1;
   if (natsMsgHeader_Get(pae->Msg, "Pdc-Attempt", &tries) == NATS_OK && tries != nullptr) attempt = std::atoi(tries);
-  const std::string subject = natsMsg_GetSubject(pae->Msg);
   if (attempt < k_max_publish_attempts && pae->ErrCode != JSStreamNotFoundErr) {
     // "No responders" comes at once while the stream elects a leader: the
     // retry thread publishes it again after a pause a little longer each time.
@@ -667,7 +927,7 @@ void on_js_publish_error(jsCtx*, jsPubAckErr* pae, void* closure) {
       return;
     }
   }
-  p->give_up(subject, pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err), attempt);
+  p->give_up(pae->Msg, pae->ErrText != nullptr ? pae->ErrText : natsStatus_GetText(pae->Err), attempt);
 }
 
 void on_reply_cb(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
@@ -775,6 +1035,7 @@ result<std::unique_ptr<cluster_bridge>> cluster_bridge::connect(const cluster_co
     if (natsConnection_JetStream(&p->js_pub, p->bulk, &jo) != NATS_OK) p->js_pub = nullptr;
     if (p->js_pub != nullptr) p->retry_thread = std::thread([raw = p.get()] { raw->run_retries(); });
   }
+  p->batch_thread = std::thread([raw = p.get()] { raw->run_batches(); });
   const std::string answers = p->inbox + ".*";
   if (s == NATS_OK) s = natsConnection_Subscribe(&p->replies, p->fast, answers.c_str(), on_reply_cb, p.get());
   if (s != NATS_OK) return nats_error("cluster: subscribing to " + mine, s);
@@ -792,63 +1053,30 @@ void cluster_bridge::stop() {
 errc cluster_bridge::send(std::string_view node, std::string_view kernel, const envelope& env,
                           std::span<const std::byte> payload, std::uint64_t reply_session) {
   auto& p = *impl_;
-  const bool request = reply_session != 0;
-  bridge_header hd;
-  hd.what = request ? bridge_header::request : bridge_header::one_way;
-  hd.epoch = p.epoch;
   const auto now = now_ns();
   const bool js = p.js_pub != nullptr && p.route_is_js(node, kernel, now);
+  if (reply_session == 0) return p.send_one_way(node, kernel, js, env, payload, now);
   std::uint64_t id = 0;
   std::string reply_subject;
   {
     std::lock_guard lock(p.mu);
     auto& peer = p.peer(node);
-    if (request) {
-      p.sweep(now);
-      if (p.out_pending.size() >= p.cfg.max_pending) {
-        peer.send_failures++;
-        return errc::full;
-      }
-      id = p.next_out_id++;
-      p.out_pending.emplace(id, outgoing_request{reply_session, std::string(node) + "/" + std::string(kernel),
-                                                 std::string(node), env.message_id(), now});
-      p.out_order.push_back({id, p.deadline(now)});
-      reply_subject = p.inbox + "." + std::to_string(id);
+    p.sweep(now);
+    if (p.out_pending.size() >= p.cfg.max_pending) {
+      peer.send_failures++;
+      return errc::full;
     }
-    // JetStream's copies are counted by JetStream; the sequence numbers
-    // core messages (gaps are losses) and names JetStream's (dedup).
-    hd.seq = js ? ++peer.out_seq[js_stream] : ++peer.out_seq[request ? request_stream : one_way_stream];
-    peer.messages_out++;
-    peer.bytes_out += sizeof hd + sizeof env + payload.size();
+    id = p.next_out_id++;
+    p.out_pending.emplace(id, outgoing_request{reply_session, std::string(node) + "/" + std::string(kernel),
+                                               std::string(node), env.message_id(), now});
+    p.out_order.push_back({id, p.deadline(now)});
+    reply_subject = p.inbox + "." + std::to_string(id);
   }
-  const auto f = impl::frame(hd, env, payload);
-  natsStatus s = NATS_OK;
-  if (js) {
-    // At least once: JetStream acknowledges it to this node; the stream
-    // drops a copy published again with the same message id.
-    const std::string subject = "pdcjs." + std::string(node) + "." + std::string(kernel) + "." + p.cfg.node;
-    const std::string msg_id = p.cfg.node + "-" + std::to_string(p.epoch) + "-" + std::to_string(hd.seq);
-    natsMsg* m = nullptr;
-    s = natsMsg_Create(&m, subject.c_str(), nullptr, reinterpret_cast<const char*>(f.data()),
-                       static_cast<int>(f.size()));
-    if (s == NATS_OK && request) s = natsMsgHeader_Set(m, "Pdc-Reply", reply_subject.c_str());
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MsgId = msg_id.c_str();
-    po.MaxWait = k_publish_ack_wait_ms;  // unacknowledged by then: the error handler publishes it again
-    if (s == NATS_OK) s = js_PublishMsgAsync(p.js_pub, &m, &po);
-    natsMsg_Destroy(m);
-  } else {
-    const std::string subject = subject_of(node, kernel, p.cfg.node);
-    s = request ? natsConnection_PublishRequest(p.fast, subject.c_str(), reply_subject.c_str(), f.data(),
-                                                static_cast<int>(f.size()))
-                : natsConnection_Publish(p.bulk, subject.c_str(), f.data(), static_cast<int>(f.size()));
-  }
+  const auto s =
+      p.publish(node, kernel, js, bridge_header::request, 1, impl::record_bytes(env, payload), reply_subject);
   if (s == NATS_OK) return errc::ok;
   std::lock_guard lock(p.mu);
-  auto& peer = p.peer(node);
-  peer.send_failures++;
-  if (request) p.out_pending.erase(id);
+  p.out_pending.erase(id);
   return s == NATS_MAX_PAYLOAD ? errc::message_too_large : errc::peer_gone;
 }
 
@@ -962,19 +1190,7 @@ void cluster_bridge::stop_at_least_once(std::string_view kernel) {
 }
 
 void cluster_bridge::settle(std::uint64_t settle_id) {
-  auto& p = *impl_;
-  natsMsg* js = nullptr;
-  {
-    std::lock_guard lock(p.mu);
-    const auto it = p.in_pending.find(settle_id);
-    if (it == p.in_pending.end()) return;  // timed out: JetStream delivers it again
-    js = std::exchange(it->second.js, nullptr);
-    it->second.settled = true;
-    if (it->second.reply_subject.empty() || it->second.replied) p.in_pending.erase(it);
-  }
-  if (js == nullptr) return;
-  if (natsMsg_Ack(js, nullptr) == NATS_OK) p.js_acked.fetch_add(1, std::memory_order_relaxed);
-  natsMsg_Destroy(js);
+  impl_->settle_one(settle_id);
 }
 
 std::string cluster_bridge::describe() const {
@@ -1019,6 +1235,10 @@ std::string cluster_bridge::prometheus() const {
   }
   std::lock_guard lock(p.mu);
   p.sweep(now_ns());
+  out += "# HELP pdc_cluster_batches_total NATS messages that carried several one-way messages together.\n";
+  out += "# TYPE pdc_cluster_batches_total counter\n";
+  line("pdc_cluster_batches_total", me + ",direction=\"out\"", p.batches_out.load(std::memory_order_relaxed));
+  line("pdc_cluster_batches_total", me + ",direction=\"in\"", p.batches_in);
   out += "# TYPE pdc_cluster_pending_requests gauge\n";
   line("pdc_cluster_pending_requests", me + ",direction=\"out\"", p.out_pending.size());
   line("pdc_cluster_pending_requests", me + ",direction=\"in\"", p.in_pending.size());

@@ -27,16 +27,17 @@ inline constexpr std::uint64_t k_remote_session_bit = 1ULL << 61;
   return (session_id & k_remote_session_bit) != 0;
 }
 
-/// The bridge's wire header, before the 48-byte envelope and the payload.
+/// The bridge's wire header, before the 48-byte envelope and the payload
+/// (a batch: before 2-64 of them, each envelope followed by its payload).
 struct bridge_header {
   static constexpr std::uint32_t k_magic = 0x42434450;  // "PDCB"
-  enum kind : std::uint8_t { one_way = 0, request = 1, reply = 2 };
+  enum kind : std::uint8_t { one_way = 0, request = 1, reply = 2, batch = 3 };
   std::uint32_t magic = k_magic;
   std::uint8_t version = 1;
   std::uint8_t what = one_way;
-  std::uint16_t reserved = 0;
-  std::uint64_t epoch = 0;  ///< The sending bridge's start (a fresh sequence).
-  std::uint64_t seq = 0;    ///< Per destination node, from 1 (0 on replies).
+  std::uint16_t reserved = 0;  ///< A batch: how many messages it carries; else 0.
+  std::uint64_t epoch = 0;     ///< The sending bridge's start (a fresh sequence).
+  std::uint64_t seq = 0;       ///< Per destination node, from 1 (0 on replies).
 };
 static_assert(sizeof(bridge_header) == 24);
 
