@@ -14,6 +14,7 @@
 #include "cluster/nats_cluster.hpp"
 #include "integration/harness.hpp"
 #include "pdc/client.hpp"
+#include "pdc/proto/envelope.hpp"
 
 namespace pdc::test {
 namespace {
@@ -196,6 +197,27 @@ TEST_F(ClusterTest, KernelsOfOneNodeRouteToKernelsOfAnother) {
     std::memcpy(&got, m->payload.data(), sizeof got);
     EXPECT_EQ(got, 2 * i);  // in order
   }
+  // A stream through an attachment: the router's sends come faster than
+  // one per 100 us, and travel batched; still every one, in order.
+  auto at = ca_->attach("to-b");
+  ASSERT_TRUE(at) << at.err().what();
+  constexpr std::int64_t k_stream = 2000;
+  for (std::int64_t i = 1; i <= k_stream; ++i) {
+    auto slot = at->begin_send(8, {.type_id = 0, .priority = k_default_priority, .ack = true, .no_reply = true});
+    ASSERT_TRUE(slot) << slot.err().what();
+    std::memcpy(slot->payload.data(), &i, 8);
+    if (i % 64 == 0) at->flush();
+  }
+  at->flush();
+  for (std::int64_t i = 1; i <= k_stream; ++i) {
+    auto m = cb_->receive(k_wait_ns);
+    ASSERT_TRUE(m) << i << ": " << m.err().what();
+    ASSERT_EQ(m->payload.size(), 8U);
+    std::int64_t got = 0;
+    std::memcpy(&got, m->payload.data(), sizeof got);
+    ASSERT_EQ(got, 2 * i);
+  }
+  std::printf("batches a -> b: %.0f\n", sample(*ca_, "pdc_cluster_batches_total{node=\"a\",direction=\"out\"}"));
 }
 
 TEST_F(ClusterTest, WhatANodeDoesNotExportOrCannotBeReachedIsAClearError) {
@@ -302,6 +324,75 @@ TEST_F(ClusterTest, AMalformedFrameFromTheClusterIsRefusedAndCounted) {
   EXPECT_EQ(s->messages_in, 0U);
   auto ok = ca_->request("b/echo", bytes("fine"), k_wait_ns);
   ASSERT_TRUE(ok) << ok.err().what();
+}
+
+// A batch frame as another node's bridge writes it (docs/cluster.md, "On
+// the wire"): the header says `count`, then the records, each an envelope
+// and its payload.
+std::string batch_frame(std::uint16_t count, const std::vector<std::string>& payloads, std::uint64_t seq) {
+  std::string f(24, '\0');
+  const std::uint32_t magic = 0x42434450;
+  std::memcpy(f.data(), &magic, sizeof magic);
+  f[4] = 1;  // version
+  f[5] = 3;  // batch
+  std::memcpy(f.data() + 6, &count, sizeof count);
+  const std::uint64_t epoch = 77;
+  std::memcpy(f.data() + 8, &epoch, sizeof epoch);
+  std::memcpy(f.data() + 16, &seq, sizeof seq);
+  std::uint64_t id = seq;
+  for (const auto& p : payloads) {
+    const envelope env = make_envelope(id++, static_cast<std::uint32_t>(p.size()), 1);
+    f.append(reinterpret_cast<const char*>(&env), sizeof env);
+    f += p;
+  }
+  return f;
+}
+
+// A batch is taken whole or refused whole: records that do not fill it
+// exactly, a count it does not hold, too few or too many.
+TEST_F(ClusterTest, ABatchFromTheClusterIsTakenWholeOrRefusedWhole) {
+  natsOptions* o = nullptr;
+  ASSERT_EQ(natsOptions_Create(&o), NATS_OK);
+  ASSERT_EQ(natsOptions_SetURL(o, nats_.url(2).c_str()), NATS_OK);
+  ASSERT_EQ(natsOptions_SetUserInfo(o, "c", "pw-c"), NATS_OK);
+  ASSERT_EQ(natsOptions_SetCustomInboxPrefix(o, "_pdc_reply.c"), NATS_OK);
+  natsConnection* nc = nullptr;
+  ASSERT_EQ(natsConnection_Connect(&nc, o), NATS_OK);
+  const std::string eight(8, '\1');
+  std::string overrun = batch_frame(2, {eight, eight}, 10);
+  overrun.resize(overrun.size() - 1);  // the last record's payload one byte short
+  const std::vector<std::string> refused{
+      batch_frame(5, {eight, eight, eight}, 20),                         // says 5, holds 3
+      overrun,                                                           //
+      batch_frame(2, {eight, eight}, 30) + "x",                          // a byte after the last record
+      batch_frame(1, {eight}, 40),                                       // a batch of one
+      batch_frame(65, std::vector<std::string>(65, std::string()), 50),  // more than 64
+  };
+  for (const auto& junk : refused) {
+    natsMsg* reply = nullptr;
+    ASSERT_EQ(natsConnection_Request(&reply, nc, "pdc.b.counter.c", junk.data(), static_cast<int>(junk.size()), 10000),
+              NATS_OK);
+    const std::string got(natsMsg_GetData(reply), static_cast<std::size_t>(natsMsg_GetDataLength(reply)));
+    EXPECT_NE(got.find("protocol_error: message on 'pdc.b.counter.c' is not a pdc bridge frame"), std::string::npos)
+        << got;
+    natsMsg_Destroy(reply);
+  }
+  // A true one, after them: all three of it arrive, in order.
+  const std::string good = batch_frame(3, {eight, eight, eight}, 60);
+  ASSERT_EQ(natsConnection_Publish(nc, "pdc.b.counter.c", good.data(), static_cast<int>(good.size())), NATS_OK);
+  ASSERT_EQ(natsConnection_Flush(nc), NATS_OK);
+  EXPECT_TRUE(eventually([&] {
+    auto s = cb_->status("counter");
+    return s && s->messages_in == 3;
+  }));
+  natsConnection_Destroy(nc);
+  natsOptions_Destroy(o);
+  EXPECT_EQ(sample(*cb_, "pdc_cluster_malformed_total{node=\"b\",peer=\"c\"}"), 5);
+  EXPECT_EQ(sample(*cb_, "pdc_cluster_batches_total{node=\"b\",direction=\"in\"}"), 1);
+  EXPECT_EQ(sample(*cb_, "pdc_cluster_messages_total{node=\"b\",peer=\"c\",direction=\"in\"}"), 3);
+  auto s = cb_->status("counter");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->messages_in, 3U);
 }
 
 // At most once: what NATS loses while b's server is down is counted by b
