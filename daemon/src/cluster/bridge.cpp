@@ -433,10 +433,15 @@ struct cluster_bridge::impl {
     if (batch_thread.joinable()) batch_thread.join();
   }
 
-  // Drains a subscription and waits until its callbacks are done.
-  static void drain(natsSubscription* sub) {
+  [[nodiscard]] static bool connected(natsConnection* nc) {
+    return nc != nullptr && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+  }
+
+  // Drains a subscription and waits until its callbacks are done (bounded;
+  // with the servers out of reach there is nothing to drain: it just ends).
+  void drain(natsSubscription* sub) const {
     if (sub == nullptr || !natsSubscription_IsValid(sub)) return;
-    if (natsSubscription_Drain(sub) == NATS_OK) {
+    if (connected(fast) && natsSubscription_Drain(sub) == NATS_OK) {
       (void)natsSubscription_WaitForDrainCompletion(sub, 2000);
     } else {
       (void)natsSubscription_Unsubscribe(sub);
@@ -455,7 +460,7 @@ struct cluster_bridge::impl {
     for (auto& [kernel, sub] : js_subs) drain(sub);
     for (auto& [id, req] : in_pending) natsMsg_Destroy(req.js);  // unacknowledged: delivered again later
     in_pending.clear();
-    if (js_pub != nullptr) {
+    if (js_pub != nullptr && connected(bulk)) {
       jsPubOptions po;
       jsPubOptions_Init(&po);
       po.MaxWait = 1000;
@@ -466,7 +471,7 @@ struct cluster_bridge::impl {
     for (natsSubscription* sub : js_retired) natsSubscription_Destroy(sub);
     jsCtx_Destroy(js_admin);
     jsCtx_Destroy(js_pub);
-    if (bulk != nullptr) (void)natsConnection_FlushTimeout(bulk, 1000);
+    if (connected(bulk)) (void)natsConnection_FlushTimeout(bulk, 1000);
     natsSubscription_Destroy(inbound);
     natsSubscription_Destroy(replies);
     natsConnection_Destroy(fast);
@@ -1184,7 +1189,7 @@ void cluster_bridge::stop_at_least_once(std::string_view kernel) {
   if (it == p.js_subs.end()) return;
   // Drained, not deleted: the durable consumer keeps what is not
   // acknowledged for the next kernel of this id.
-  impl::drain(it->second);
+  p.drain(it->second);
   p.js_retired.push_back(it->second);  // messages in flight still refer to it
   p.js_subs.erase(it);
 }
