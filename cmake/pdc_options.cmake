@@ -16,7 +16,8 @@ if(PDC_FUZZ)
 endif()
 set(PDC_CUDA "AUTO" CACHE STRING "CUDA tier: AUTO (when nvcc is found), ON or OFF")
 
-# CUDA: detected only; no target needs it yet (the cuda tier comes later).
+# CUDA: where nvcc is found, the cuda tier's device code is compiled
+# (kernels/echo_cuda); the daemon side that launches it comes later (docs/cuda.md).
 if(PDC_CUDA STREQUAL "AUTO" OR PDC_CUDA)
   include(CheckLanguage)
   if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
@@ -46,12 +47,15 @@ target_compile_options(pdc_warnings INTERFACE
   $<$<AND:$<CXX_COMPILER_ID:GNU>,$<VERSION_LESS:$<CXX_COMPILER_VERSION>,13>>:-Wno-restrict>)
 
 if(PDC_SANITIZE)
-  add_compile_options(-fsanitize=${PDC_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  # C and C++ only: nvcc (the cuda tier's device code) takes none of these.
+  add_compile_options($<$<COMPILE_LANGUAGE:C,CXX>:-fsanitize=${PDC_SANITIZE}>
+                      $<$<COMPILE_LANGUAGE:C,CXX>:-fno-omit-frame-pointer>
+                      $<$<COMPILE_LANGUAGE:C,CXX>:-fno-sanitize-recover=all>)
   add_link_options(-fsanitize=${PDC_SANITIZE})
   if(PDC_SANITIZE MATCHES "thread" AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
     # GCC warns that TSan does not model atomic_thread_fence, which Asio's
     # headers use; the warning (not TSan) is silenced so -Werror builds.
-    add_compile_options(-Wno-tsan)
+    add_compile_options($<$<COMPILE_LANGUAGE:C,CXX>:-Wno-tsan>)
   endif()
 endif()
 

@@ -23,6 +23,7 @@
 //   parked clients (the consumer_parked word) and wakes them.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -31,7 +32,6 @@
 #include <cuda/atomic>
 #define PDC_HD __host__ __device__
 #else
-#include <atomic>
 #define PDC_HD
 #endif
 
@@ -425,8 +425,8 @@ struct mailbox_cursor {
   std::uint64_t next_output_id = 1;
 };
 
-inline constexpr char k_handler_failed[] = "plugin_error: the device handler failed";
-inline constexpr std::uint32_t k_handler_failed_bytes = sizeof k_handler_failed - 1;
+/// The error reply's text when a handler fails (its length, without the NUL).
+inline constexpr std::uint32_t k_handler_failed_bytes = 39;
 
 /// Serves up to `budget` requests of one mailbox with `handler`, whose
 /// `reply_bytes(const message&)` says how large its reply to a message is
@@ -526,7 +526,9 @@ PDC_HD std::uint32_t serve_mailbox(mailbox_cursor& c, mailbox_state& st, Handler
           // The error text, in a record shrunk (or grown back) to fit it.
           const std::uint32_t n = k_handler_failed_bytes <= reserved ? k_handler_failed_bytes : reserved;
           c.out.resize_last(slot, k_envelope_bytes + reply_len, k_envelope_bytes + n);
-          std::memcpy(slot + k_envelope_bytes, k_handler_failed, n);
+          constexpr char text[] = "plugin_error: the device handler failed";
+          static_assert(sizeof text - 1 == k_handler_failed_bytes);
+          std::memcpy(slot + k_envelope_bytes, text, n);
           r.payload_length = n;
           r.flags = k_flag_reply | k_flag_error;
         }
