@@ -84,9 +84,7 @@ int main() {
   }
   void* dbase = nullptr;
   if (!ok(cudaHostGetDevicePointer(&dbase, base, 0), "cudaHostGetDevicePointer", why)) return fail(why);
-  auto on_device = [&](void* host) {
-    return static_cast<std::byte*>(dbase) + (static_cast<std::byte*>(host) - base);
-  };
+  auto on_device = [&](void* host) { return static_cast<std::byte*>(dbase) + (static_cast<std::byte*>(host) - base); };
   auto ring = [&](std::uint32_t index) {
     pdc::ring_control* ctl = d->seg().control(index);
     const auto& r = d->seg().ring(index);
@@ -139,8 +137,8 @@ int main() {
     if (requests.try_push(r) != pdc::errc::ok) return fail("request ring full at round " + std::to_string(i));
     pdc::read_slot slot;
     if (!until([&] { return static_cast<bool>(slot = replies.try_peek()); }, 5.0)) {
-      return fail("no reply to round " + std::to_string(i) + " within 5 s (device error " +
-                  std::to_string(cb->error) + ", broken " + std::to_string(table->states[0].broken) + ")");
+      return fail("no reply to round " + std::to_string(i) + " within 5 s (device error " + std::to_string(cb->error) +
+                  ", broken " + std::to_string(table->states[0].broken) + ")");
     }
     const auto t1 = clock_type::now();
     pdc::envelope env;
