@@ -25,6 +25,7 @@ install(TARGETS pdc_client pdc_core pdc_proto pdc_plugin_abi EXPORT pdcTargets
 # what it includes (core vocabulary, the envelope and its generated header).
 install(FILES client/include/pdc/pdc.h client/include/pdc/client.hpp core/include/pdc/errors.h
               core/include/pdc/kinds.h kernels/include/pdc/plugin.h kernels/include/pdc/sdk.hpp
+              kernels/include/pdc/cuda.cuh
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/pdc COMPONENT dev)
 install(DIRECTORY core/include/pdc/core DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/pdc COMPONENT dev
         FILES_MATCHING PATTERN "*.hpp")

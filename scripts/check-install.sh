@@ -23,7 +23,7 @@ fail() {
 
 prefix=$stage/usr
 cmake --install "$build" --prefix "$prefix" >/dev/null
-for f in bin/pdcd bin/pdcctl bin/pdc-kernel-host include/pdc/pdc.h include/pdc/client.hpp include/pdc/sdk.hpp \
+for f in bin/pdcd bin/pdcctl bin/pdc-kernel-host include/pdc/pdc.h include/pdc/client.hpp include/pdc/sdk.hpp include/pdc/cuda.cuh \
          lib/pdc/kernels/pdc_echo.so lib/systemd/system/pdcd.service lib/systemd/system/pdcd.socket \
          etc/pdcd/pdcd.toml share/man/man8/pdcd.8.gz share/man/man1/pdcctl.1.gz lib/sysusers.d/pdcd.conf lib/tmpfiles.d/pdcd.conf; do
   [ -e "$prefix/$f" ] || fail "not installed: $f"
