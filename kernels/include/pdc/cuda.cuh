@@ -562,7 +562,11 @@ template <typename Handler>
 PDC_HD void run_loop(control_block* cb, mailbox_table* t, mailbox_cursor* cursors, Handler& handler,
                      std::uint32_t lane = 0, std::uint32_t lanes = 1, std::uint32_t budget = 64,
                      std::uint32_t max_idle_ns = 20'000) noexcept {
-  std::uint64_t served_generation = ~0ULL;
+  // Generation 0 is the table as launched: zeroed, every slot free. The
+  // device reads the slots only after the host published another, and the
+  // host writes them again only after table_seen says the device is done
+  // reading: the two never touch the slots at once.
+  std::uint64_t served_generation = 0;
   std::uint32_t idle_ns = 0;
   std::uint64_t processed = 0;
   std::uint64_t rounds = 0;
