@@ -45,8 +45,8 @@ class ClientTest : public ::testing::Test {
     ASSERT_TRUE(r) << r.err().what();
   }
 
-  daemon_process daemon_{
-      {"--load", "pdc_echo.so", "--load", "pdc_double.so", "--load", "pdc_counter.so", "--load", "pdc_vector_add.so"}};
+  daemon_process daemon_{{"--load", "pdc_echo.so", "--load", "pdc_double.so", "--load", "pdc_counter.so", "--load",
+                          "pdc_vector_add.so", "--load", "pdc_anomaly.so"}};
   std::optional<client> sut_;
 };
 
@@ -59,6 +59,55 @@ TEST_F(ClientTest, DoubleKernelDoublesAnInt64) {
   std::memcpy(&v, reply->payload.data(), 8);
   EXPECT_EQ(v, 42);
   EXPECT_TRUE(reply->is_reply());
+}
+
+// The anomaly kernel (docs/kernels.md) on the spin tier: its windows are
+// the kernel's state; a spike is flagged, a malformed batch refused, and
+// the stream goes on.
+TEST_F(ClientTest, AnomalyKernelFlagsASpikeInAStreamAndRefusesAMalformedBatch) {
+  launch_options o;
+  o.tier = kernel_tier::spin;
+  launch_active("anomaly", "detector", o);
+  auto batch = [](std::uint32_t stream, std::size_t n, std::size_t spike) {
+    std::vector<std::byte> r(8 + 4 * n);
+    const std::uint32_t h[2] = {stream, static_cast<std::uint32_t>(n)};
+    std::memcpy(r.data(), h, 8);
+    for (std::size_t i = 0; i < n; ++i) {
+      const float x = i == spike ? 40.0F : 10.0F + static_cast<float>(i % 5) * 0.25F;
+      std::memcpy(r.data() + 8 + 4 * i, &x, 4);
+    }
+    return r;
+  };
+  for (int i = 0; i < 4; ++i) {
+    auto warm = sut_->request("detector", batch(9, 256, 1000), k_wait_ns);
+    ASSERT_TRUE(warm) << warm.err().what();
+  }
+  auto r = sut_->request("detector", batch(9, 64, 21), k_wait_ns);
+  ASSERT_TRUE(r) << r.err().what();
+  ASSERT_EQ(r->payload.size(), 8U + 4 * 64 + 8);
+  std::uint32_t head[2];
+  std::memcpy(head, r->payload.data(), 8);
+  EXPECT_EQ(head[0], 9U);
+  EXPECT_EQ(head[1], 1U);  // one flagged
+  const auto flags = r->payload.data() + 8 + 4 * 64;
+  EXPECT_EQ(static_cast<unsigned>(flags[21 / 8]), 1U << (21 % 8));
+  // Another stream has its own window: nothing to compare with yet.
+  auto other = sut_->request("detector", batch(10, 64, 21), k_wait_ns);
+  ASSERT_TRUE(other) << other.err().what();
+  std::memcpy(head, other->payload.data(), 8);
+  EXPECT_EQ(head[1], 0U);
+  // A batch whose count disagrees with its length is refused, and nothing else changes.
+  auto bad = batch(9, 8, 100);
+  bad.pop_back();
+  auto refused = sut_->request("detector", bad, k_wait_ns);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.code(), errc::plugin_error) << refused.err().what();
+  EXPECT_NE(refused.err().what().find("invalid argument"), std::string::npos) << refused.err().what();
+  EXPECT_NE(refused.err().what().find("got 39 bytes"), std::string::npos) << refused.err().what();
+  auto again = sut_->request("detector", batch(9, 64, 5), k_wait_ns);
+  ASSERT_TRUE(again) << again.err().what();
+  std::memcpy(head, again->payload.data(), 8);
+  EXPECT_EQ(head[1], 1U);
 }
 
 TEST_F(ClientTest, CounterKeepsStateAcrossMessages) {
