@@ -43,6 +43,10 @@ void run_tiers(report& out, const bench_options& opt, const std::string& kernels
 /// the first good reply, and a neighbour's round trip while a kernel crash-loops.
 void run_isolation(report& out, const bench_options& opt, const std::string& kernels_dir);
 
+/// `anomaly`: the anomaly kernel on tier 3 in points per second, against
+/// the same computation called in-process.
+void run_anomaly(report& out, const bench_options& opt, const std::string& kernels_dir);
+
 /// `nats`: the bare NATS anchors of the cluster rows, against a nats-server
 /// (`nats_server_binary`) it starts on loopback: request/reply between two
 /// processes, batched publishing, JetStream asynchronous publishing.

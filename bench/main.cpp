@@ -30,6 +30,9 @@ int main(int argc, char** argv) {
   auto* isolation = app.add_subcommand(
       "isolation", "Process-isolated kernels vs the same in pdcd; crash-to-reply time; a neighbour under a crash loop");
   isolation->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_echo.so and pdc_sink.so");
+  auto* anomaly =
+      app.add_subcommand("anomaly", "The anomaly kernel on tier 3 in points/s vs the computation in-process");
+  anomaly->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_anomaly.so");
 #endif
 #ifdef PDC_BENCH_WITH_NATS
   std::string nats_server = "nats-server";
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
   if (socket->parsed()) pdc::bench::run_socket(out, opt.scale, kernels_dir);
   if (tiers->parsed()) pdc::bench::run_tiers(out, opt, kernels_dir);
   if (isolation->parsed()) pdc::bench::run_isolation(out, opt, kernels_dir);
+  if (anomaly->parsed()) pdc::bench::run_anomaly(out, opt, kernels_dir);
 #endif
 #ifdef PDC_BENCH_WITH_NATS
 #ifdef PDC_BENCH_WITH_DAEMON
