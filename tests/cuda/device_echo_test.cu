@@ -3,7 +3,8 @@
 // persistent echo loop (kernels/echo_cuda) while this process plays the
 // client with the client's own ring views. It checks every reply and
 // prints what it measured: the round trip of 64-byte messages, the batched
-// one-way rate, and that an idle kernel leaves the host alone. Exit 77 (a
+// one-way rate, that an idle kernel leaves the host alone, and then the
+// anomaly loop's points per second on the same attachment. Exit 77 (a
 // skip for ctest) when there is no device; 1 on any failure, saying why.
 #include <cuda_runtime.h>
 #include <unistd.h>
@@ -16,12 +17,16 @@
 #include <thread>
 #include <vector>
 
+#include "anomaly_core.hpp"
 #include "pdc/core/attachment.hpp"
 #include "pdc/cuda.cuh"
 #include "pdc/proto/envelope.hpp"
 
 extern "C" __global__ void pdc_cuda_echo_loop(pdc::cuda::control_block* cb, pdc::cuda::mailbox_table* table,
                                               pdc::cuda::mailbox_cursor* cursors);
+extern "C" __global__ void pdc_cuda_anomaly_loop(pdc::cuda::control_block* cb, pdc::cuda::mailbox_table* table,
+                                                 pdc::cuda::mailbox_cursor* cursors,
+                                                 pdc::anomaly::stream_state* states);
 
 namespace {
 
@@ -185,6 +190,61 @@ int main() {
   if (!until([&] { return dev::load_acquire(&cb->stopped) == 1; }, 5.0)) return fail("the loop did not stop in 5 s");
   if (!ok(cudaStreamSynchronize(stream), "the persistent loop", why)) return fail(why);
   const double stop_us = std::chrono::duration<double, std::micro>(clock_type::now() - q0).count();
+  const auto echo_processed = cb->processed;
+
+  // Anomaly detection on the same attachment: a fresh loop (control block
+  // and cursors zeroed; the rings go on where they were), the streams'
+  // windows in device memory, 1024-sample batches kept 32 in flight.
+  pdc::anomaly::stream_state* states = nullptr;
+  if (!ok(cudaMalloc(&states, sizeof(pdc::anomaly::stream_state) * pdc::anomaly::k_streams), "cudaMalloc (windows)",
+          why) ||
+      !ok(cudaMemset(states, 0, sizeof(pdc::anomaly::stream_state) * pdc::anomaly::k_streams), "cudaMemset", why) ||
+      !ok(cudaMemset(cursors, 0, sizeof(dev::mailbox_cursor) * dev::k_max_mailboxes), "cudaMemset", why)) {
+    return fail(why);
+  }
+  std::memset(static_cast<void*>(cb), 0, sizeof *cb);
+  dev::store_release(&cb->table_generation, std::uint64_t{1});
+  dev::store_release(&cb->run_state, static_cast<std::uint32_t>(dev::k_run_active));
+  pdc_cuda_anomaly_loop<<<1, 32, 0, stream>>>(dcb, dtable, cursors, states);
+  if (!ok(cudaGetLastError(), "launching the anomaly loop", why)) return fail(why);
+  if (!until([&] { return dev::load_acquire(&cb->table_seen) == 1; }, 10.0))
+    return fail("the anomaly loop did not start");
+  constexpr std::uint32_t k_points = 1024;
+  constexpr std::uint64_t k_batches = 20000;
+  std::vector<std::vector<std::byte>> batches;
+  for (std::uint32_t b = 0; b < 64; ++b) {
+    std::vector<std::byte> r(sizeof(pdc::envelope) + 8 + 4 * k_points);
+    const auto e = pdc::make_envelope(b + 1, 8 + 4 * k_points, 1);
+    std::memcpy(r.data(), &e, sizeof e);
+    const std::uint32_t h[2] = {b, k_points};
+    std::memcpy(r.data() + sizeof e, h, 8);
+    for (std::uint32_t i = 0; i < k_points; ++i) {
+      const float x = 10.0F + std::sin(static_cast<float>(b * k_points + i) * 0.01F);
+      std::memcpy(r.data() + sizeof e + 8 + 4 * i, &x, 4);
+    }
+    batches.push_back(std::move(r));
+  }
+  std::uint64_t bsent = 0, bgot = 0;
+  const auto a0 = clock_type::now();
+  while (bgot < k_batches) {
+    while (bsent < k_batches && bsent - bgot < 32) {
+      if (requests.try_push(batches[bsent % batches.size()]) != pdc::errc::ok) break;
+      ++bsent;
+    }
+    bgot += replies.drain(
+        [&](std::span<const std::byte> b) {
+          if (b.size() != sizeof(pdc::envelope) + pdc::anomaly::reply_bytes(k_points))
+            why = "an anomaly reply of the wrong size";
+        },
+        64);
+    if (!why.empty()) return fail(why);
+    if (clock_type::now() - a0 > std::chrono::seconds(60)) return fail("the anomaly run did not finish within 60 s");
+  }
+  const double points =
+      static_cast<double>(k_batches * k_points) / std::chrono::duration<double>(clock_type::now() - a0).count();
+  dev::store_release(&cb->run_state, static_cast<std::uint32_t>(dev::k_run_terminate));
+  if (!until([&] { return dev::load_acquire(&cb->stopped) == 1; }, 5.0)) return fail("the anomaly loop did not stop");
+  if (!ok(cudaStreamSynchronize(stream), "the anomaly loop", why)) return fail(why);
 
   std::printf("| row | result |\n|---|---|\n");
   std::printf("| loop start (launch to table taken) | %.2f ms |\n", start_ms);
@@ -194,7 +254,9 @@ int main() {
   std::printf("| idle loop: rounds in 100 ms, idle word | %llu rounds, idle = %u |\n",
               static_cast<unsigned long long>(beats), idle);
   std::printf("| terminate (flag to stream done) | %.1f us |\n", stop_us);
-  std::printf("messages handled by the device: %llu\n", static_cast<unsigned long long>(cb->processed));
+  std::printf("| anomaly detection, 1024-sample batches, 32 in flight | %.1f M points/s |\n", points / 1e6);
+  std::printf("messages handled by the device: echo %llu, anomaly %llu\n",
+              static_cast<unsigned long long>(echo_processed), static_cast<unsigned long long>(cb->processed));
   (void)cudaHostUnregister(base);
   return idle == 1 ? 0 : fail("the idle loop did not set its idle word");
 }
