@@ -184,6 +184,18 @@ class ring_producer {
     if (ctl_->consumer_parked.load(std::memory_order_seq_cst) != 0) wake_consumer();
   }
   [[nodiscard]] const ring_view_stats& stats() const noexcept { return stats_; }
+  /// True while the consumer is parked (or about to park): a hint for a
+  /// watcher deciding how often to look (device_waker), not a wake test.
+  [[nodiscard]] bool consumer_parked() const noexcept {
+    return ctl_->consumer_parked.load(std::memory_order_relaxed) != 0;
+  }
+  /// The shared write index as published (by this view, or by a device
+  /// producing into the ring while this view only wakes: device_waker).
+  [[nodiscard]] std::uint64_t published_write_pos() const noexcept {
+    // SYNC: write_pos — acquire pairs with the producer's release (commit(),
+    // or the device's store): a wake sent after it covers those records.
+    return ctl_->write_pos.load(std::memory_order_acquire);
+  }
   /// Bytes published and not yet released by the consumer (approximate).
   [[nodiscard]] std::uint64_t used_bytes() const noexcept {
     return write_local_ - ctl_->read_pos.load(std::memory_order_relaxed);
