@@ -20,7 +20,7 @@ std::vector<std::byte> request(std::uint32_t stream, const std::vector<float>& s
   std::vector<std::byte> r(8 + 4 * samples.size());
   const an::request_header h{stream, static_cast<std::uint32_t>(samples.size())};
   std::memcpy(r.data(), &h, sizeof h);
-  std::memcpy(r.data() + 8, samples.data(), 4 * samples.size());
+  if (!samples.empty()) std::memcpy(r.data() + 8, samples.data(), 4 * samples.size());
   return r;
 }
 
