@@ -1175,9 +1175,20 @@ result<void> cluster_bridge::start_at_least_once(std::string_view kernel) {
   so.ManualAck = true;
   natsSubscription* sub = nullptr;
   jsErrCode jerr = static_cast<jsErrCode>(0);
-  const natsStatus s = js_Subscribe(&sub, p.js_admin, subject.c_str(), on_js_cb, &p, nullptr, &so, &jerr);
+  // A consumer made a moment ago on a replicated stream may not have its
+  // leader yet (the lookup js_Subscribe makes then fails): asked again for
+  // a while before the kernel is marked failed.
+  natsStatus s = NATS_OK;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    jerr = static_cast<jsErrCode>(0);
+    s = js_Subscribe(&sub, p.js_admin, subject.c_str(), on_js_cb, &p, nullptr, &so, &jerr);
+    if (s == NATS_OK) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   if (s != NATS_OK) {
-    return make_error(errc::system_error, "cannot consume JetStream stream " + name + ": " + natsStatus_GetText(s));
+    return make_error(errc::system_error, "cannot consume JetStream stream " + name +
+                                              " (10 s of tries): " + natsStatus_GetText(s) +
+                                              (jerr != 0 ? " (JetStream error " + std::to_string(jerr) + ")" : ""));
   }
   p.js_subs[std::string(kernel)] = sub;
   return ok();
