@@ -132,6 +132,28 @@ bool jetstream_ready(const std::string& url) {
       std::chrono::milliseconds(60'000));
 }
 
+// A plain NATS connection with node `user`'s credentials (what a hostile
+// publisher holding them could send); nc is null when it cannot connect.
+struct raw_connection {
+  natsOptions* o = nullptr;
+  natsConnection* nc = nullptr;
+  raw_connection(const std::string& url, const std::string& user) {
+    const std::string password = "pw-" + user, inbox = "_pdc_reply." + user;
+    if (natsOptions_Create(&o) != NATS_OK || natsOptions_SetURL(o, url.c_str()) != NATS_OK ||
+        natsOptions_SetUserInfo(o, user.c_str(), password.c_str()) != NATS_OK ||
+        natsOptions_SetCustomInboxPrefix(o, inbox.c_str()) != NATS_OK || natsConnection_Connect(&nc, o) != NATS_OK) {
+      natsConnection_Destroy(nc);
+      nc = nullptr;
+    }
+  }
+  ~raw_connection() {
+    natsConnection_Destroy(nc);
+    natsOptions_Destroy(o);
+  }
+  raw_connection(const raw_connection&) = delete;
+  raw_connection& operator=(const raw_connection&) = delete;
+};
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -287,13 +309,9 @@ TEST_F(ClusterTest, AnAccessListRefusesANodeItDoesNotNameAndANodeCannotPoseAsAno
 }
 
 TEST_F(ClusterTest, AMalformedFrameFromTheClusterIsRefusedAndCounted) {
-  natsOptions* o = nullptr;
-  ASSERT_EQ(natsOptions_Create(&o), NATS_OK);
-  ASSERT_EQ(natsOptions_SetURL(o, nats_.url(2).c_str()), NATS_OK);
-  ASSERT_EQ(natsOptions_SetUserInfo(o, "c", "pw-c"), NATS_OK);
-  ASSERT_EQ(natsOptions_SetCustomInboxPrefix(o, "_pdc_reply.c"), NATS_OK);
-  natsConnection* nc = nullptr;
-  ASSERT_EQ(natsConnection_Connect(&nc, o), NATS_OK);
+  raw_connection raw(nats_.url(2), "c");
+  ASSERT_NE(raw.nc, nullptr);
+  natsConnection* nc = raw.nc;
   // A true bridge header whose envelope declares 0 payload bytes, with 5 after it.
   std::string lying(24 + 48, '\0');
   const std::uint32_t magic = 0x42434450;
@@ -313,8 +331,6 @@ TEST_F(ClusterTest, AMalformedFrameFromTheClusterIsRefusedAndCounted) {
   ASSERT_EQ(natsConnection_PublishString(nc, "pdcjs.b.durable.c", "junk"), NATS_OK);
   ASSERT_EQ(natsConnection_Flush(nc), NATS_OK);
   EXPECT_TRUE(eventually([&] { return sample(*cb_, "pdc_cluster_jetstream_terminated_total{node=\"b\"}") == 1; }));
-  natsConnection_Destroy(nc);
-  natsOptions_Destroy(o);
   EXPECT_EQ(sample(*cb_, "pdc_cluster_malformed_total{node=\"b\",peer=\"c\"}"), 5);
   auto durable = cb_->status("durable");
   ASSERT_TRUE(durable);
@@ -351,13 +367,9 @@ std::string batch_frame(std::uint16_t count, const std::vector<std::string>& pay
 // A batch is taken whole or refused whole: records that do not fill it
 // exactly, a count it does not hold, too few or too many.
 TEST_F(ClusterTest, ABatchFromTheClusterIsTakenWholeOrRefusedWhole) {
-  natsOptions* o = nullptr;
-  ASSERT_EQ(natsOptions_Create(&o), NATS_OK);
-  ASSERT_EQ(natsOptions_SetURL(o, nats_.url(2).c_str()), NATS_OK);
-  ASSERT_EQ(natsOptions_SetUserInfo(o, "c", "pw-c"), NATS_OK);
-  ASSERT_EQ(natsOptions_SetCustomInboxPrefix(o, "_pdc_reply.c"), NATS_OK);
-  natsConnection* nc = nullptr;
-  ASSERT_EQ(natsConnection_Connect(&nc, o), NATS_OK);
+  raw_connection raw(nats_.url(2), "c");
+  ASSERT_NE(raw.nc, nullptr);
+  natsConnection* nc = raw.nc;
   const std::string eight(8, '\1');
   std::string overrun = batch_frame(2, {eight, eight}, 10);
   overrun.resize(overrun.size() - 1);  // the last record's payload one byte short
@@ -385,8 +397,6 @@ TEST_F(ClusterTest, ABatchFromTheClusterIsTakenWholeOrRefusedWhole) {
     auto s = cb_->status("counter");
     return s && s->messages_in == 3;
   }));
-  natsConnection_Destroy(nc);
-  natsOptions_Destroy(o);
   EXPECT_EQ(sample(*cb_, "pdc_cluster_malformed_total{node=\"b\",peer=\"c\"}"), 5);
   EXPECT_EQ(sample(*cb_, "pdc_cluster_batches_total{node=\"b\",direction=\"in\"}"), 1);
   EXPECT_EQ(sample(*cb_, "pdc_cluster_messages_total{node=\"b\",peer=\"c\",direction=\"in\"}"), 3);
