@@ -34,8 +34,12 @@ install(FILES proto/include/pdc/proto/envelope.hpp ${PROJECT_BINARY_DIR}/proto/i
 
 # The example kernels, in the plugin folder of the default config.
 install(TARGETS pdc_kernel_echo pdc_kernel_double pdc_kernel_counter pdc_kernel_vector_add pdc_kernel_echo_loop
-                pdc_kernel_router pdc_kernel_sink
+                pdc_kernel_router pdc_kernel_sink pdc_kernel_anomaly
         LIBRARY DESTINATION ${PDC_INSTALL_PLUGINDIR} COMPONENT daemon)
+if(PDC_HAVE_CUDA)
+  # The cuda tier's examples (the CUDA runtime inside; only the driver is needed to run them).
+  install(TARGETS pdc_kernel_cuda LIBRARY DESTINATION ${PDC_INSTALL_PLUGINDIR} COMPONENT daemon)
+endif()
 
 # The units and the default config, written at install time with the paths
 # of the prefix installed to (cmake/pdc_install_configured.cmake). The

@@ -46,9 +46,21 @@
 #define PDC_TEST_TYPE_PAD 0
 #endif
 
+#ifndef PDC_TEST_CUDA  // 0: no cuda entry, 1: a valid one, 2: no launch function, 3: block 48
+#define PDC_TEST_CUDA 0
+#endif
+
 namespace {
 
 const pdc_host_api* g_host = nullptr;
+
+// A cuda entry whose launch always fails (these plugins carry no device code).
+[[maybe_unused]] int no_launch(const pdc_cuda_launch_args* /*args*/, const char** error_name) {
+  *error_name = "cudaErrorNoKernelImageForDevice";
+  return 209;
+}
+[[maybe_unused]] constexpr pdc_cuda_kernel k_cuda{sizeof(pdc_cuda_kernel), 1, PDC_TEST_CUDA == 3 ? 48U : 32U, 0,
+                                                  PDC_TEST_CUDA == 2 ? nullptr : &no_launch};
 
 [[maybe_unused]] int echo(void* /*state*/, pdc_kernel_ctx* ctx, const pdc_message* msg) {
   return g_host->reply(ctx, msg, msg->payload, msg->payload_len, msg->type_id);
@@ -77,6 +89,7 @@ constexpr type_slot make_type(const char* name) {
   s.type.description = "raw C ABI test kernel";
   if ((PDC_TEST_HANDLERS & 1) != 0) s.type.on_message = &echo;
   if ((PDC_TEST_HANDLERS & 2) != 0) s.type.run = &loop;
+  if (PDC_TEST_CUDA != 0) s.type.cuda = &k_cuda;
   return s;
 }
 

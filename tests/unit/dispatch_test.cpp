@@ -116,7 +116,11 @@ TEST_F(DispatchTest, ATierWithoutAnExecutorIsRefusedNotRunElsewhere) {
   launch("echo", "g", wire::Tier::Cuda);
 
   EXPECT_EQ(last_code(), errc::not_supported);
-  EXPECT_EQ(last_message(), "tier cuda is not available in this build of pdcd");
+#ifdef PDC_HAVE_CUDA
+  EXPECT_EQ(last_message(), "kernel type 'echo' cannot run on tier cuda: it runs on async, threaded, spin and pool");
+#else
+  EXPECT_EQ(last_message(), "tier cuda is not available in this build of pdcd: it was built without CUDA (no nvcc)");
+#endif
 }
 
 TEST_F(DispatchTest, APoolOfSeveralWorkersRefusesATypeThatIsNotConcurrent) {

@@ -142,6 +142,26 @@ TEST_F(PluginLoaderTest, ReadsKernelTypesAtTheDeclaredStrideOfAWiderLayout) {
   EXPECT_EQ(kernel.last_reply(), payload);
 }
 
+TEST_F(PluginLoaderTest, KeepsACudaTypesLaunchEntryBesideItsCpuHandler) {
+  auto loaded = sut.load(test_plugin_path("cuda_ok"));
+
+  ASSERT_TRUE(loaded) << loaded.err().what();
+  const auto t = sut.find_type("raw_cuda");
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->tiers, PDC_TIER_MASK_CPU | PDC_TIER_MASK(PDC_TIER_CUDA));
+  ASSERT_TRUE(t->cuda.has_value());
+  EXPECT_EQ(t->cuda->grid, 1U);
+  EXPECT_EQ(t->cuda->block, 32U);
+  ASSERT_NE(t->cuda->launch, nullptr);
+  const char* name = nullptr;
+  pdc_cuda_launch_args args{};
+  EXPECT_EQ(t->cuda->launch(&args, &name), 209) << "the entry is the plugin's own function";
+  EXPECT_STREQ(name, "cudaErrorNoKernelImageForDevice");
+  // A CPU-only type has no entry.
+  ASSERT_TRUE(sut.load(kernel_path("echo")));
+  EXPECT_FALSE(sut.find_type("echo")->cuda.has_value());
+}
+
 TEST_F(PluginLoaderTest, LoadsAPluginWrittenInC) {
   auto loaded = sut.load(test_plugin_path("failing_create"));
 
@@ -183,23 +203,28 @@ TEST_P(RefusedPluginTest, IsRefusedWithItsReasonAndLeavesNothingBehind) {
 
 INSTANTIATE_TEST_SUITE_P(
     Broken, RefusedPluginTest,
-    ::testing::Values(refusal_case{"no_entry", errc::plugin_error, "no entry point 'pdc_plugin_entry'"},
-                      refusal_case{"null_entry", errc::plugin_error, "returned no descriptor"},
-                      refusal_case{"abi_major", errc::version_mismatch,
-                                   "it was built for plugin ABI 1.x; this daemon supports 2.x"},
-                      refusal_case{"abi_minor", errc::version_mismatch, "newer than this daemon's"},
-                      refusal_case{"small_struct", errc::plugin_error, "bad descriptor struct_size 8"},
-                      refusal_case{"huge_struct", errc::plugin_error, "bad descriptor struct_size 1000000"},
-                      refusal_case{"small_type_size", errc::plugin_error, "bad kernel_type_size 16"},
-                      refusal_case{"empty_name", errc::plugin_error, "descriptor has no name"},
-                      refusal_case{"no_types", errc::plugin_error, "provides no kernel types"},
-                      refusal_case{"dup_within", errc::already_exists, "kernel type 'twin' appears twice"},
-                      refusal_case{"both_handlers", errc::plugin_error, "sets both on_message and run"},
-                      refusal_case{"no_handler", errc::plugin_error, "sets neither on_message nor run"},
-                      refusal_case{"no_tiers", errc::plugin_error, "has no tier it can run on (tiers is 0)"},
-                      refusal_case{"unknown_tier", errc::plugin_error, "uses unknown tier bits 0x100"},
-                      refusal_case{"small_type_struct", errc::plugin_error, "kernel type #0 has bad struct_size 8"},
-                      refusal_case{"loop_async_only", errc::plugin_error, "has no tier it can run on"}),
+    ::testing::Values(
+        refusal_case{"no_entry", errc::plugin_error, "no entry point 'pdc_plugin_entry'"},
+        refusal_case{"null_entry", errc::plugin_error, "returned no descriptor"},
+        refusal_case{"abi_major", errc::version_mismatch, "it was built for plugin ABI 1.x; this daemon supports 2.x"},
+        refusal_case{"abi_minor", errc::version_mismatch, "newer than this daemon's"},
+        refusal_case{"small_struct", errc::plugin_error, "bad descriptor struct_size 8"},
+        refusal_case{"huge_struct", errc::plugin_error, "bad descriptor struct_size 1000000"},
+        refusal_case{"small_type_size", errc::plugin_error, "bad kernel_type_size 16"},
+        refusal_case{"empty_name", errc::plugin_error, "descriptor has no name"},
+        refusal_case{"no_types", errc::plugin_error, "provides no kernel types"},
+        refusal_case{"dup_within", errc::already_exists, "kernel type 'twin' appears twice"},
+        refusal_case{"both_handlers", errc::plugin_error, "sets both on_message and run"},
+        refusal_case{"no_handler", errc::plugin_error, "sets neither on_message nor run"},
+        refusal_case{"no_tiers", errc::plugin_error, "has no tier it can run on (tiers is 0)"},
+        refusal_case{"unknown_tier", errc::plugin_error, "uses unknown tier bits 0x100"},
+        refusal_case{"small_type_struct", errc::plugin_error, "kernel type #0 has bad struct_size 8"},
+        refusal_case{"loop_async_only", errc::plugin_error, "has no tier it can run on"},
+        refusal_case{"cuda_no_entry", errc::plugin_error, "declares the cuda tier but has no cuda entry"},
+        refusal_case{"cuda_entry_no_tier", errc::plugin_error, "has a cuda entry but does not declare the cuda tier"},
+        refusal_case{"cuda_no_launch", errc::plugin_error, "cuda entry has no launch function"},
+        refusal_case{"cuda_bad_block", errc::plugin_error,
+                     "cuda entry has block 48 (must be a multiple of 32, from 32 to 1024)"}),
     [](const auto& param_info) { return std::string(param_info.param.plugin); });
 
 TEST_F(PluginLoaderTest, RefusesFileThatIsNotThereWithTheDlerror) {

@@ -724,10 +724,10 @@ void process_executor::send_targets() {
   }));
 }
 
-bool process_executor::adopt(std::shared_ptr<attachment_source> src) {
+result<void> process_executor::adopt(std::shared_ptr<attachment_source> src) {
   if (health_ == health::running && !adopting_) send_attach(*src);
   attachments_.emplace(src->id, std::move(src));
-  return true;
+  return ok();
 }
 
 void process_executor::release(std::uint64_t attachment_id) noexcept {

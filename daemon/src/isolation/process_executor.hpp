@@ -51,7 +51,7 @@ class process_executor final : public executor {
   void notify() noexcept override;
   void stop(std::function<void()> stopped) override;
   [[nodiscard]] bool runs_plugin() const noexcept override { return false; }
-  [[nodiscard]] bool adopt(std::shared_ptr<attachment_source> src) override;
+  [[nodiscard]] result<void> adopt(std::shared_ptr<attachment_source> src) override;
   void release(std::uint64_t attachment_id) noexcept override;
   void collect(kernel_snapshot& s) const override;
   void targets_changed() override;

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -19,6 +20,12 @@ constexpr std::uint32_t k_descriptor_size_2_0 =
 constexpr std::uint32_t k_kernel_type_size_2_0 = offsetof(pdc_kernel_type, run) + sizeof(pdc_kernel_type::run);
 static_assert(k_descriptor_size_2_0 <= sizeof(pdc_plugin_descriptor));
 static_assert(k_kernel_type_size_2_0 <= sizeof(pdc_kernel_type));
+
+constexpr std::uint32_t k_cuda_kernel_size_2_2 = offsetof(pdc_cuda_kernel, launch) + sizeof(pdc_cuda_kernel::launch);
+// A persistent loop holds its blocks resident: far fewer than a GPU's SMs
+// times a few; and an H100's largest opt-in shared memory per block.
+constexpr std::uint32_t k_max_cuda_grid = 4096;
+constexpr std::uint32_t k_max_cuda_shared_bytes = 227 * 1024;
 
 // Larger than any plausible future struct: such a size is garbage, not a newer minor.
 constexpr std::uint32_t k_max_struct_size = 4096;
@@ -106,6 +113,41 @@ result<pdc_plugin_descriptor> read_descriptor(const pdc_plugin_descriptor* raw, 
   return d;
 }
 
+// Checks a type's cuda entry: present exactly when the type declares the
+// cuda tier, with a launch function and a shape a GPU can launch.
+result<std::optional<pdc_cuda_kernel>> read_cuda_entry(const pdc_kernel_type& t, const std::string& named,
+                                                       const refusal& refuse) {
+  const bool on_cuda = (t.tiers & PDC_TIER_MASK(PDC_TIER_CUDA)) != 0;
+  if (t.cuda == nullptr) {
+    if (on_cuda) return refuse(errc::plugin_error, named + " declares the cuda tier but has no cuda entry");
+    return std::optional<pdc_cuda_kernel>{};
+  }
+  if (!on_cuda) {
+    return refuse(errc::plugin_error, named + " has a cuda entry but does not declare the cuda tier");
+  }
+  std::uint32_t declared = 0;
+  std::memcpy(&declared, t.cuda, sizeof declared);
+  if (declared < k_cuda_kernel_size_2_2 || declared > k_max_struct_size) {
+    return refuse(errc::plugin_error, named + "'s cuda entry has bad struct_size " + std::to_string(declared) +
+                                          size_range(k_cuda_kernel_size_2_2, k_max_struct_size));
+  }
+  const auto c = normalized_copy<pdc_cuda_kernel>(t.cuda, declared);
+  if (c.launch == nullptr) return refuse(errc::plugin_error, named + "'s cuda entry has no launch function");
+  if (c.grid < 1 || c.grid > k_max_cuda_grid) {
+    return refuse(errc::plugin_error,
+                  named + "'s cuda entry has grid " + std::to_string(c.grid) + size_range(1, k_max_cuda_grid));
+  }
+  if (c.block < 32 || c.block > 1024 || c.block % 32 != 0) {
+    return refuse(errc::plugin_error, named + "'s cuda entry has block " + std::to_string(c.block) +
+                                          " (must be a multiple of 32, from 32 to 1024)");
+  }
+  if (c.shared_bytes > k_max_cuda_shared_bytes) {
+    return refuse(errc::plugin_error, named + "'s cuda entry asks for " + std::to_string(c.shared_bytes) +
+                                          " bytes of shared memory" + size_range(0, k_max_cuda_shared_bytes));
+  }
+  return std::optional<pdc_cuda_kernel>{c};
+}
+
 // Checks one kernel type (the index'th, at `raw`) and builds its entry.
 result<kernel_type_entry> read_kernel_type(const std::byte* raw, std::uint32_t index, std::uint32_t stride,
                                            const refusal& refuse) {
@@ -124,14 +166,20 @@ result<kernel_type_entry> read_kernel_type(const std::byte* raw, std::uint32_t i
   e.name = t.name;
   e.description = t.description == nullptr ? "" : t.description;
   const std::string named = "kernel type '" + e.name + "'";
-  if ((t.on_message == nullptr) == (t.run == nullptr)) {
-    return refuse(errc::plugin_error,
-                  named + (t.run == nullptr ? " sets neither on_message nor run" : " sets both on_message and run") +
-                      " (exactly one is required)");
-  }
   if ((t.tiers & ~k_known_tiers) != 0 || (t.flags & ~k_known_flags) != 0) {
     return refuse(errc::plugin_error, named + " uses unknown tier bits " + hex(t.tiers & ~k_known_tiers) +
                                           " or flag bits " + hex(t.flags & ~k_known_flags));
+  }
+  const bool on_cpu = (t.tiers & PDC_TIER_MASK_CPU) != 0;
+  if (on_cpu && (t.on_message == nullptr) == (t.run == nullptr)) {
+    return refuse(errc::plugin_error,
+                  named + (t.run == nullptr ? " sets neither on_message nor run" : " sets both on_message and run") +
+                      " (exactly one is required on the CPU tiers)");
+  }
+  if (auto cuda = read_cuda_entry(t, named, refuse); !cuda) {
+    return std::move(cuda).err();
+  } else {
+    e.cuda = *cuda;
   }
   e.flags = t.flags;
   e.tiers = t.tiers;

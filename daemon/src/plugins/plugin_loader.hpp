@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,9 @@ struct kernel_type_entry {
   std::uint32_t flags = 0;
   /// The plugin's struct, normalized: host-sized, zero beyond the plugin's struct_size.
   pdc_kernel_type type{};
+  /// The cuda tier's launch entry, checked and copied (set exactly when
+  /// `tiers` has the cuda bit).
+  std::optional<pdc_cuda_kernel> cuda;
   /// The plugin that provides it (non-owning; see kernel_type_ref).
   const loaded_plugin* plugin = nullptr;
 

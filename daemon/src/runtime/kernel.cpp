@@ -286,12 +286,9 @@ result<attach_grant> kernel::attach(std::uint64_t session_id, std::uint64_t requ
     return make_error(errc::system_error, "cannot attach to kernel '" + id() + "': cannot duplicate its descriptors (" +
                                               std::strerror(e) + ")");
   }
-  if (!exec_->adopt(src)) {
+  if (auto adopted = exec_->adopt(src); !adopted) {
     close_grant();
-    return make_error(errc::system_error, "cannot attach to kernel '" + id() +
-                                              "': its worker cannot watch one more "
-                                              "descriptor (epoll: " +
-                                              std::string(std::strerror(errno)) + ")");
+    return make_error(adopted.err().code, "cannot attach to kernel '" + id() + "': " + adopted.err().what());
   }
   attachments_.emplace(aid, std::move(src));
   return g;
@@ -303,8 +300,8 @@ result<void> kernel::adopt_attachment(std::shared_ptr<attachment_source> src) {
     return make_error(errc::illegal_state, "kernel '" + id() + "' is " + std::string(to_string(s)));
   }
   const auto aid = src->id;
-  if (!exec_->adopt(src)) {
-    return make_error(errc::system_error, "kernel '" + id() + "': its worker cannot watch one more descriptor");
+  if (auto adopted = exec_->adopt(src); !adopted) {
+    return make_error(adopted.err().code, "kernel '" + id() + "': " + adopted.err().what());
   }
   attachments_.emplace(aid, std::move(src));
   return ok();

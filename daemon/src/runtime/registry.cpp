@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <set>
+#include <string_view>
 #include <thread>
 #include <utility>
 
@@ -125,7 +126,8 @@ result<const tier_row*> registry::check_launch(const launch_request& req, const 
   const tier_row* row = find_tier(req.tier);
   if (row == nullptr) {
     return make_error(errc::not_supported,
-                      "tier " + std::string(to_string(req.tier)) + " is not available in this build of pdcd");
+                      "tier " + std::string(to_string(req.tier)) + " is not available in this build of pdcd" +
+                          (req.tier == kernel_tier::cuda ? std::string(": it was built without CUDA (no nvcc)") : ""));
   }
   if ((type.tiers & row->plugin_mask) == 0) {
     std::string why = "kernel type '" + type.name + "' cannot run on tier " + std::string(row->name);
@@ -134,7 +136,18 @@ result<const tier_row*> registry::check_launch(const launch_request& req, const 
     } else if (req.tier == kernel_tier::async && (type.flags & PDC_KERNEL_MAY_BLOCK) != 0) {
       why += ": its handler may block; use threaded or pool";
     } else {
-      why += ": its plugin does not allow it";
+      std::vector<std::string_view> allowed;
+      for (const auto& r : tier_rows()) {
+        if ((type.tiers & r.plugin_mask) != 0) allowed.push_back(r.name);
+      }
+      if ((type.tiers & PDC_TIER_MASK(PDC_TIER_CUDA)) != 0 && find_tier(kernel_tier::cuda) == nullptr) {
+        allowed.emplace_back("cuda (not in this build)");
+      }
+      why += ": it runs on ";
+      for (std::size_t i = 0; i < allowed.size(); ++i) {
+        if (i != 0) why += i + 1 == allowed.size() ? " and " : ", ";
+        why += allowed[i];
+      }
     }
     return make_error(errc::not_supported, why);
   }

@@ -1,6 +1,16 @@
 #include "tiers/executor.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <string>
+
 namespace pdc::daemon {
+
+result<void> executor::adopt(std::shared_ptr<attachment_source> src) {
+  if (agent_for(src->id).adopt(std::move(src))) return ok();
+  return make_error(errc::system_error,
+                    "its worker cannot watch one more descriptor (epoll: " + std::string(std::strerror(errno)) + ")");
+}
 
 void executor::collect(kernel_snapshot& s) const {
   s.workers = static_cast<std::uint32_t>(agents_.size());

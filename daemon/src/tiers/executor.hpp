@@ -37,11 +37,9 @@ class executor {
   /// its create() and destroy(). False for a process-isolated kernel, whose
   /// host process does (docs/isolation.md).
   [[nodiscard]] virtual bool runs_plugin() const noexcept { return true; }
-  /// Hands an attachment to the agent that serves it; false (nothing changed)
-  /// when it cannot take one more. Control thread.
-  [[nodiscard]] virtual bool adopt(std::shared_ptr<attachment_source> src) {
-    return agent_for(src->id).adopt(std::move(src));
-  }
+  /// Hands an attachment to the agent that serves it; an error (nothing
+  /// changed) when it cannot take one more. Control thread.
+  [[nodiscard]] virtual result<void> adopt(std::shared_ptr<attachment_source> src);
   /// Detach: the attachment's agent lets go of it. Control thread.
   virtual void release(std::uint64_t attachment_id) noexcept { agent_for(attachment_id).release(attachment_id); }
   /// Adds what the agents counted (and their histograms) to `s`; may set the

@@ -15,6 +15,10 @@ constexpr tier_row k_rows[] = {
      "a busy-polling dedicated thread, optionally pinned", &spin_agents, &make_spin_executor},
     {kernel_tier::pool, "pool", wire::Tier::Pool, tier_mask_bit(kernel_tier::pool), idle_strategy::spin_park(5'000),
      "agents on a pool's threads: a private pool, or a named one shared by kernels", &pool_agents, &make_pool_executor},
+#ifdef PDC_HAVE_CUDA
+    {kernel_tier::cuda, "cuda", wire::Tier::Cuda, tier_mask_bit(kernel_tier::cuda), idle_strategy::spin_park(0),
+     "a persistent GPU kernel serving its attachments' rings in place", &cuda_agents, &make_cuda_executor},
+#endif
 };
 
 }  // namespace

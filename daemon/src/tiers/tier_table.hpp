@@ -49,7 +49,7 @@ struct tier_row {
 
 /// Every tier this build can run, in wire order.
 std::span<const tier_row> tier_rows() noexcept;
-/// The row of `t`, or null when this build has no executor for it (cuda, for now).
+/// The row of `t`, or null when this build has no executor for it (cuda, built without CUDA).
 const tier_row* find_tier(kernel_tier t) noexcept;
 /// The idle strategy of a launch: the row's default, or its `idle_spin_us`.
 idle_strategy idle_for(const tier_row& row, const launch_request& req) noexcept;
@@ -68,5 +68,10 @@ result<std::unique_ptr<executor>> make_spin_executor(kernel& k, const launch_req
 result<std::uint32_t> pool_agents(const launch_request& req, const kernel_type_entry& type, const executor_env& env);
 result<std::unique_ptr<executor>> make_pool_executor(kernel& k, const launch_request& req, const executor_env& env,
                                                      const idle_strategy& idle);
+#ifdef PDC_HAVE_CUDA
+result<std::uint32_t> cuda_agents(const launch_request& req, const kernel_type_entry& type, const executor_env& env);
+result<std::unique_ptr<executor>> make_cuda_executor(kernel& k, const launch_request& req, const executor_env& env,
+                                                     const idle_strategy& idle);
+#endif
 
 }  // namespace pdc::daemon

@@ -28,6 +28,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "pdc/plugin.h"
+
 #if defined(__CUDACC__)
 #include <cuda/atomic>
 #define PDC_HD __host__ __device__
@@ -316,7 +318,7 @@ struct control_block {
 };
 static_assert(sizeof(control_block) == 2 * k_line);
 
-inline constexpr std::uint32_t k_max_mailboxes = 64;
+inline constexpr std::uint32_t k_max_mailboxes = PDC_CUDA_MAX_MAILBOXES;
 
 /// One attachment's rings, written by the host before it bumps the table
 /// generation; `attachment_id` 0: the slot is free.
@@ -636,3 +638,20 @@ PDC_HD void run_loop(control_block* cb, mailbox_table* t, mailbox_cursor* cursor
 }
 
 }  // namespace pdc::cuda
+
+#if defined(__CUDACC__)
+/// Writes a cuda-tier type's launch function (pdc_cuda_kernel.launch):
+/// `name` enqueues the __global__ `loop` (taking the control block, the
+/// mailbox table and the cursors) on pdcd's stream with the type's shape,
+/// and returns 0 or the launch's cudaError_t (its name in *error_name).
+#define PDC_CUDA_LAUNCHER(name, loop)                                                                     \
+  static int name(const pdc_cuda_launch_args* a, const char** error_name) {                               \
+    loop<<<a->grid, a->block, a->shared_bytes, static_cast<cudaStream_t>(a->stream)>>>(                  \
+        static_cast<pdc::cuda::control_block*>(a->control_block),                                         \
+        static_cast<pdc::cuda::mailbox_table*>(a->mailbox_table),                                         \
+        static_cast<pdc::cuda::mailbox_cursor*>(a->cursors));                                             \
+    const cudaError_t e = cudaGetLastError();                                                             \
+    if (e != cudaSuccess && error_name != nullptr) *error_name = cudaGetErrorName(e);                     \
+    return static_cast<int>(e);                                                                           \
+  }
+#endif

@@ -24,9 +24,10 @@ extern "C" {
 
 /* 2.0: tier masks are PDC_TIER_MASK(PDC_TIER_*) (pool has a bit of its own),
  * PDC_KERNEL_CONCURRENT, one pdc_kernel_ctx per worker.
- * 2.1: PDC_KERNEL_VOLATILE_PAYLOAD. */
+ * 2.1: PDC_KERNEL_VOLATILE_PAYLOAD.
+ * 2.2: pdc_kernel_type.cuda (types of the cuda tier, docs/cuda.md). */
 #define PDC_PLUGIN_ABI_MAJOR 2u
-#define PDC_PLUGIN_ABI_MINOR 1u
+#define PDC_PLUGIN_ABI_MINOR 2u
 #define PDC_PLUGIN_ENTRY_SYMBOL "pdc_plugin_entry"
 
 /* Tiers a kernel type may run on: pdc_kernel_type.tiers is a mask of
@@ -109,7 +110,44 @@ typedef struct pdc_host_api {
   int (*is_active)(pdc_kernel_ctx* ctx);
 } pdc_host_api;
 
-/* One kernel type a plugin provides. Exactly one of on_message / run is set. */
+/* What pdcd hands a cuda-tier type's launch function (docs/cuda.md). The
+ * three blocks are device pointers: the control block and the mailbox table
+ * in mapped host memory, the cursors in device memory, zeroed. */
+typedef struct pdc_cuda_launch_args {
+  uint32_t struct_size; /* sizeof(pdc_cuda_launch_args) of the daemon */
+  int32_t device;       /* the CUDA device ordinal */
+  void* stream;         /* a cudaStream_t (CUstream) of the device's primary context */
+  void* control_block;  /* pdc::cuda::control_block* */
+  void* mailbox_table;  /* pdc::cuda::mailbox_table* */
+  void* cursors;        /* pdc::cuda::mailbox_cursor[PDC_CUDA_MAX_MAILBOXES] */
+  const char* config;   /* the launch's config string ("" if none) */
+  void* state;          /* what the type's create() made (NULL if none): device memory, say */
+  uint32_t grid;        /* the type's pdc_cuda_kernel values, as checked */
+  uint32_t block;
+  uint32_t shared_bytes;
+  uint32_t reserved;
+} pdc_cuda_launch_args;
+
+/* Attachments one cuda-tier kernel serves at most (its mailbox table's slots). */
+#define PDC_CUDA_MAX_MAILBOXES 64u
+
+/* How a cuda-tier type is launched: one persistent kernel launch of `grid`
+ * blocks of `block` threads (a multiple of 32, at most 1024) with
+ * `shared_bytes` of dynamic shared memory. `launch` is host code built by
+ * nvcc: it enqueues the type's __global__ loop on args->stream and returns at
+ * once, 0 or the cudaError_t of the failed launch. pdc/cuda.cuh's
+ * PDC_CUDA_LAUNCHER writes one. */
+typedef struct pdc_cuda_kernel {
+  uint32_t struct_size; /* sizeof(pdc_cuda_kernel) of the plugin */
+  uint32_t grid;
+  uint32_t block;
+  uint32_t shared_bytes;
+  int (*launch)(const pdc_cuda_launch_args* args, const char** error_name);
+} pdc_cuda_kernel;
+
+/* One kernel type a plugin provides. Exactly one of on_message / run is set
+ * when it runs on a CPU tier; `cuda` is set when (and only when) it runs on
+ * the cuda tier. */
 typedef struct pdc_kernel_type {
   uint32_t struct_size; /* sizeof(pdc_kernel_type) of the plugin */
   uint32_t tiers;       /* PDC_TIER_MASK(PDC_TIER_*) bits this type may run on */
@@ -132,6 +170,10 @@ typedef struct pdc_kernel_type {
   /* Loop style, tiers 2/3 only (threaded, spin, a private pool): loops on
    * receive() until should_terminate(). */
   int (*run)(void* state, pdc_kernel_ctx* ctx);
+  /* 2.2. The cuda tier: how the type's device loop is launched (NULL for
+   * CPU-only types). The daemon runs create() and destroy() on the host as
+   * for any tier; the device loop has no host handler. */
+  const pdc_cuda_kernel* cuda;
 } pdc_kernel_type;
 
 /* What the entry point returns. Must stay valid while the plugin is loaded. */
