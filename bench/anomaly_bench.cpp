@@ -2,8 +2,7 @@
 // points per second: the anomaly kernel on tier 3 (spin) through an
 // attachment, batches of 1024 samples kept 32 in flight, against the same
 // computation called in-process on one thread (the bare baseline), in
-// interleaved repetitions. The GPU row comes from pdc_cuda_device_test on a
-// machine with a GPU (docs/cuda.md).
+// interleaved repetitions. The GPU rows are pdc-bench cuda's (cuda_bench.cpp).
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -24,7 +23,7 @@ constexpr std::uint32_t k_streams = 64;
 constexpr std::size_t k_in_flight = 32;
 constexpr std::int64_t k_timeout_ns = 10'000'000'000;
 
-std::vector<std::byte> batch(std::uint32_t stream, std::uint64_t seq) {
+std::vector<std::byte> one_batch(std::uint32_t stream, std::uint64_t seq) {
   std::vector<std::byte> r(8 + 4 * k_batch);
   const std::uint32_t h[2] = {stream, k_batch};
   std::memcpy(r.data(), h, sizeof h);
@@ -54,10 +53,18 @@ double bare(std::uint64_t batches, const std::vector<std::vector<std::byte>>& in
   return static_cast<double>(batches * k_batch) / dt;
 }
 
+}  // namespace
+
+std::vector<std::vector<std::byte>> anomaly_inputs() {
+  std::vector<std::vector<std::byte>> inputs;
+  for (std::uint64_t i = 0; i < 256; ++i) inputs.push_back(one_batch(static_cast<std::uint32_t>(i % k_streams), i));
+  return inputs;
+}
+
 // Points per second through the kernel: requests sent on an attachment,
 // at most k_in_flight unanswered, every reply read and checked for size.
-double through_pdc(client& c, const std::string& kernel, std::uint64_t batches,
-                   const std::vector<std::vector<std::byte>>& inputs) {
+double anomaly_through_pdc(client& c, const std::string& kernel, std::uint64_t batches,
+                           const std::vector<std::vector<std::byte>>& inputs) {
   auto a = c.attach(kernel);
   if (!a) throw std::runtime_error("attach " + kernel + ": " + a.err().what());
   std::uint64_t sent = 0, got = 0;
@@ -78,8 +85,6 @@ double through_pdc(client& c, const std::string& kernel, std::uint64_t batches,
   return static_cast<double>(batches * k_batch) / dt;
 }
 
-}  // namespace
-
 void run_anomaly(report& out, const bench_options& opt, const std::string& kernels_dir) {
   daemon::startup_kernel k;
   k.launch.kernel_type = "anomaly";
@@ -87,15 +92,14 @@ void run_anomaly(report& out, const bench_options& opt, const std::string& kerne
   k.launch.tier = kernel_tier::spin;
   bench_daemon d(kernels_dir, {"pdc_anomaly.so"}, {k});
   client c = d.connect();
-  std::vector<std::vector<std::byte>> inputs;
-  for (std::uint64_t i = 0; i < 256; ++i) inputs.push_back(batch(static_cast<std::uint32_t>(i % k_streams), i));
+  const auto inputs = anomaly_inputs();
   const auto batches = static_cast<std::uint64_t>(100'000 * opt.scale) + 64;
   const std::string bare_row = "anomaly detection, 1024-sample batches, computed in-process (bare)";
   repetitions reps;
   for (std::size_t rep = 0; rep < opt.reps; ++rep) {
     reps.add(rep, throughput_row(bare_row, bare(batches, inputs)));
     row r = throughput_row("anomaly detection, 1024-sample batches, tier3 spin kernel, 32 in flight (pdc)",
-                           through_pdc(c, "anomaly", batches, inputs));
+                           anomaly_through_pdc(c, "anomaly", batches, inputs));
     r.baseline = bare_row;
     reps.add(rep, r);
   }

@@ -29,6 +29,8 @@ class bench_daemon {
   /// A connected client (retrying while the daemon starts); exits the
   /// program with a message if the daemon never answers.
   client connect();
+  /// The daemon's process id.
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
 
  private:
   std::string socket_;

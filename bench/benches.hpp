@@ -62,6 +62,21 @@ void run_nats(report& out, const bench_options& opt, const std::string& nats_ser
 // (sink kernel) in messages per second (bench/tiers_bench.cpp).
 histogram attach_round_trip(client& c, const std::string& kernel, std::uint64_t rounds);
 double attach_one_way(client& c, const std::string& kernel, std::uint64_t count, std::size_t batch);
+// Pipelined echo over an attachment: `count` 64-byte requests, at most `window` unanswered; messages per second.
+double attach_echo_stream(client& c, const std::string& kernel, std::uint64_t count, std::uint64_t window);
+
+/// `cuda`: the cuda tier on a GPU: the round trip through the GPU echo
+/// kernel beside a bare shared-memory ping-pong, the device's message rate
+/// (one-way and pipelined), anomaly detection on the GPU beside tier 3, and
+/// what an idle GPU kernel costs the host. Exits 1 saying why when the cuda
+/// tier cannot launch (no GPU, or a pdcd built without CUDA).
+void run_cuda(report& out, const bench_options& opt, const std::string& kernels_dir);
+
+// The anomaly rows' inputs (1024-sample batches over 64 streams) and the
+// points per second through an anomaly kernel, 32 batches in flight (anomaly_bench.cpp).
+std::vector<std::vector<std::byte>> anomaly_inputs();
+double anomaly_through_pdc(client& c, const std::string& kernel, std::uint64_t batches,
+                           const std::vector<std::vector<std::byte>>& inputs);
 
 // Building blocks shared between subcommands (bench/ring_bench.cpp, socket_bench.cpp).
 histogram pdc_put_get(std::uint64_t ops);

@@ -33,6 +33,11 @@ int main(int argc, char** argv) {
   auto* anomaly =
       app.add_subcommand("anomaly", "The anomaly kernel on tier 3 in points/s vs the computation in-process");
   anomaly->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_anomaly.so");
+#ifdef PDC_HAVE_CUDA
+  auto* cuda = app.add_subcommand(
+      "cuda", "The cuda tier on a GPU: round trip, device message rate, anomaly vs tier 3, idle cost");
+  cuda->add_option("--kernels-dir", kernels_dir, "Folder holding pdc_cuda.so and pdc_anomaly.so");
+#endif
 #endif
 #ifdef PDC_BENCH_WITH_NATS
   std::string nats_server = "nats-server";
@@ -57,6 +62,9 @@ int main(int argc, char** argv) {
   if (tiers->parsed()) pdc::bench::run_tiers(out, opt, kernels_dir);
   if (isolation->parsed()) pdc::bench::run_isolation(out, opt, kernels_dir);
   if (anomaly->parsed()) pdc::bench::run_anomaly(out, opt, kernels_dir);
+#ifdef PDC_HAVE_CUDA
+  if (cuda->parsed()) pdc::bench::run_cuda(out, opt, kernels_dir);
+#endif
 #endif
 #ifdef PDC_BENCH_WITH_NATS
 #ifdef PDC_BENCH_WITH_DAEMON

@@ -6,8 +6,9 @@
 
 namespace pdc {
 
-device_waker::device_waker(std::chrono::microseconds interval, std::chrono::microseconds quiet)
-    : interval_(interval), quiet_(quiet) {
+device_waker::device_waker(std::chrono::microseconds interval, std::chrono::microseconds quiet,
+                           std::chrono::microseconds hot)
+    : interval_(interval), quiet_(quiet), hot_(hot) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -20,7 +21,7 @@ std::uint64_t device_waker::add(ring_producer* view) {
   std::lock_guard lock(mu_);
   const auto h = next_++;
   // The ring's current write index: only what comes after it wakes anyone.
-  rings_.push_back({h, view, view->published_write_pos()});
+  rings_.push_back({h, view, view->published_write_pos(), false});
   return h;
 }
 
@@ -37,17 +38,23 @@ device_waker::stats device_waker::snapshot() const noexcept {
 }
 
 void device_waker::run() {
+  auto last_activity = std::chrono::steady_clock::now() - hot_;
   while (!stopping_.load(std::memory_order_relaxed)) {
     bool parked = false;
+    bool activity = false;
     {
       std::lock_guard lock(mu_);
       for (auto& w : rings_) {
-        parked = parked || w.view->consumer_parked();
+        const bool p = w.view->consumer_parked();
+        activity = activity || (p && !w.was_parked);  // a client just parked: its reply may be near
+        w.was_parked = p;
+        parked = parked || p;
         // New replies since the last look: a client parked on them is woken
         // (notify_consumer wakes only a parked one, and clears its mark).
         const std::uint64_t pos = w.view->published_write_pos();
         if (pos == w.last_write) continue;
         w.last_write = pos;
+        activity = true;
         const auto before = w.view->stats().wake_syscalls;
         w.view->notify_consumer();
         if (w.view->stats().wake_syscalls != before) wakes_.fetch_add(1, std::memory_order_relaxed);
@@ -58,7 +65,11 @@ void device_waker::run() {
     ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     cpu_ns_.store(static_cast<std::uint64_t>(t.tv_sec) * 1'000'000'000ULL + static_cast<std::uint64_t>(t.tv_nsec),
                   std::memory_order_relaxed);
-    std::this_thread::sleep_for(parked ? interval_ : quiet_);
+    // Fast while a client is parked and something happened lately; a
+    // client parked for long on a silent kernel is looked at every `quiet`.
+    const auto now = std::chrono::steady_clock::now();
+    if (activity) last_activity = now;
+    std::this_thread::sleep_for(parked && now - last_activity < hot_ ? interval_ : quiet_);
   }
 }
 

@@ -311,5 +311,97 @@ TEST_F(ClientTest, DaemonDeathGivesPeerGoneNotAHang) {
   EXPECT_EQ(r.code(), errc::peer_gone);
 }
 
+#ifdef PDC_HAVE_CUDA
+// The cuda tier through a real pdcd (docs/cuda.md): on a machine without a
+// GPU the launch says why it cannot run, and pdcd goes on; with one, the
+// GPU echo and vector_add kernels serve an attachment from the device.
+class CudaTierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(daemon_.ready()) << daemon_.log();
+    auto c = client::connect(daemon_.socket(), "test");
+    ASSERT_TRUE(c) << c.err().what();
+    sut_.emplace(std::move(c).value());
+  }
+  daemon_process daemon_{{"--load", "pdc_cuda.so", "--load", "pdc_echo.so"}};
+  std::optional<client> sut_;
+};
+
+TEST_F(CudaTierTest, ALaunchRunsOnTheGpuOrSaysWhyItCannotAndPdcdGoesOn) {
+  launch_options o;
+  o.kernel_type = "echo_cuda";
+  o.kernel_id = "g";
+  o.tier = kernel_tier::cuda;
+  auto launched = sut_->launch(o);
+  if (!launched) {
+    const auto what = launched.err().what();
+    EXPECT_EQ(launched.code(), errc::not_supported) << what;
+    EXPECT_EQ(what.rfind("cannot launch kernel 'g' on tier cuda: ", 0), 0U) << what;
+    EXPECT_TRUE(what.find("no CUDA driver on this machine") != std::string::npos ||
+                what.find("no CUDA device is present") != std::string::npos ||
+                what.find("the CUDA driver") != std::string::npos)
+        << what;
+    // The GPU type on a CPU tier is refused naming the tier it has.
+    o.tier = kernel_tier::spin;
+    auto cpu = sut_->launch(o);
+    ASSERT_FALSE(cpu);
+    EXPECT_EQ(cpu.err().what(), "kernel type 'echo_cuda' cannot run on tier spin: it runs on cuda");
+    // pdcd goes on serving everything else.
+    launch_options e;
+    e.kernel_type = "echo";
+    e.kernel_id = "e";
+    ASSERT_TRUE(sut_->launch(e));
+    ASSERT_TRUE(sut_->activate("e"));
+    auto r = sut_->request("e", bytes_of("still here"), k_wait_ns);
+    ASSERT_TRUE(r) << r.err().what();
+    EXPECT_EQ(text_of(*r), "still here");
+    GTEST_SKIP() << "no GPU here: " << what;
+  }
+  ASSERT_TRUE(sut_->activate("g"));
+  auto a = sut_->attach("g");
+  ASSERT_TRUE(a) << a.err().what();
+  for (std::size_t i = 0; i < 2000; ++i) {
+    const std::string text(1 + i % 700, static_cast<char>('a' + i % 26));
+    auto r = a->request(bytes_of(text), k_wait_ns);
+    ASSERT_TRUE(r) << i << ": " << r.err().what();
+    ASSERT_EQ(text_of(*r), text) << i;
+  }
+  // The socket path does not reach the GPU: refused, saying so.
+  auto sent = sut_->request("g", bytes_of("x"), k_wait_ns);
+  ASSERT_FALSE(sent);
+  EXPECT_NE(sent.err().what().find("serves attached clients' rings only"), std::string::npos) << sent.err().what();
+  auto st = sut_->status("g");
+  ASSERT_TRUE(st) << st.err().what();
+  EXPECT_EQ(st->processed, 2000U);
+  // vector_add on the GPU: a then b, the sums back.
+  o.kernel_type = "vector_add_cuda";
+  o.kernel_id = "v";
+  ASSERT_TRUE(sut_->launch(o));
+  ASSERT_TRUE(sut_->activate("v"));
+  auto v = sut_->attach("v");
+  ASSERT_TRUE(v) << v.err().what();
+  std::vector<float> ab(2 * 1000);
+  for (std::size_t i = 0; i < 1000; ++i) {
+    ab[i] = static_cast<float>(i);
+    ab[1000 + i] = 0.5F * static_cast<float>(i);
+  }
+  auto sums = v->request(std::as_bytes(std::span(ab)), k_wait_ns);
+  ASSERT_TRUE(sums) << sums.err().what();
+  ASSERT_EQ(sums->payload.size(), 4000U);
+  for (std::size_t i = 0; i < 1000; i += 97) {
+    float s = 0;
+    std::memcpy(&s, sums->payload.data() + 4 * i, 4);
+    EXPECT_EQ(s, 1.5F * static_cast<float>(i)) << i;
+  }
+  auto odd = v->request(std::as_bytes(std::span(ab.data(), 3)), k_wait_ns);
+  ASSERT_FALSE(odd);
+  EXPECT_NE(odd.err().what().find("the device handler failed"), std::string::npos) << odd.err().what();
+  (void)a->detach();
+  (void)v->detach();
+  EXPECT_TRUE(sut_->terminate("g"));
+  EXPECT_TRUE(sut_->terminate("v"));
+}
+#endif
+
 }  // namespace
 }  // namespace pdc::test

@@ -386,5 +386,38 @@ TEST(CudaEmulation, TheHostHelperWakesAClientParkedOnItsReplyRing) {
               static_cast<unsigned long long>(s1.rounds - s0.rounds), static_cast<double>(s1.cpu_ns - s0.cpu_ns) / 1e6);
 }
 
+// A client parked on a kernel that stays silent is not a reason to poll
+// fast for ever: past the hot window the helper looks once per `quiet`,
+// and still wakes the client when the reply comes at last.
+TEST(CudaEmulation, AClientParkedOnASilentKernelCostsTheHelperOnlyItsQuietLooks) {
+  device_waker waker(std::chrono::microseconds(20), std::chrono::microseconds(2000), std::chrono::microseconds(10'000));
+  auto a = attachment_pair::make(9);
+  emulated_kernel k;
+  ASSERT_TRUE(k.put(0, a->mailbox(9)));
+  const auto handle = waker.add(&a->daemon.replies());
+  a->send(1, "late");
+  const idle_strategy park{idle_strategy::kind::spin_park, 0, 0, 30'000'000'000ULL};
+  errc waited = errc::internal;
+  std::thread client([&] { waited = a->client.replies().wait_for_data(park, deadline::after_ns(60'000'000'000)); });
+  ring_control* ctl = a->daemon.seg().control(k_attachment_reply_ring);
+  ASSERT_TRUE(emulated_kernel::until([&] { return ctl->consumer_parked.load() != 0; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // past the hot window
+  const auto s0 = waker.snapshot();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto s1 = waker.snapshot();
+  // Each quiet look sleeps at least 2 ms: at most 101 looks in 200 ms (fast
+  // polling would be thousands). Sleeps only ever last longer, so a slow
+  // machine cannot break this bound.
+  EXPECT_LE(s1.rounds - s0.rounds, 102U);
+  k.set_state(dev::k_run_active);
+  client.join();
+  EXPECT_EQ(waited, errc::ok);
+  envelope env;
+  std::string got;
+  ASSERT_TRUE(a->receive(env, got));
+  EXPECT_EQ(got, "late");
+  waker.remove(handle);
+}
+
 }  // namespace
 }  // namespace pdc::test

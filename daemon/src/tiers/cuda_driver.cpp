@@ -57,8 +57,8 @@ result<const driver_api*> load_driver() {
   void* lib = ::dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) {
     const char* e = ::dlerror();
-    return make_error(errc::not_supported, std::string("no CUDA driver on this machine (libcuda.so.1: ") +
-                                               (e != nullptr ? e : "not found") + ")");
+    return make_error(errc::not_supported, std::string("no CUDA driver on this machine (") +
+                                               (e != nullptr ? e : "libcuda.so.1 not found") + ")");
   }
   std::string missing;
   driver_api a;

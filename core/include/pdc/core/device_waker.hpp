@@ -19,11 +19,14 @@ namespace pdc {
 class device_waker {
  public:
   /// Starts the thread; it looks at every ring once per `interval` while a
-  /// client is parked on one, and once per `quiet` while none is (a client
-  /// that parks is then noticed within `quiet`, and woken within `interval`
-  /// of its reply after that).
+  /// client is parked on one and some ring moved (or a client parked)
+  /// within `hot`, and once per `quiet` otherwise. A client that parks is
+  /// noticed within `quiet` and then woken within `interval` of a reply
+  /// that comes within `hot`; one that waits on a silent kernel for longer
+  /// costs the host a look per `quiet`, not a spin.
   explicit device_waker(std::chrono::microseconds interval = std::chrono::microseconds(20),
-                        std::chrono::microseconds quiet = std::chrono::microseconds(1000));
+                        std::chrono::microseconds quiet = std::chrono::microseconds(1000),
+                        std::chrono::microseconds hot = std::chrono::microseconds(10'000));
   ~device_waker();
   device_waker(const device_waker&) = delete;
   device_waker& operator=(const device_waker&) = delete;
@@ -47,11 +50,13 @@ class device_waker {
     std::uint64_t handle;
     ring_producer* view;
     std::uint64_t last_write;  // the write index last seen
+    bool was_parked;           // its client was parked at the last look
   };
   void run();
 
   std::chrono::microseconds interval_;
   std::chrono::microseconds quiet_;
+  std::chrono::microseconds hot_;
   mutable std::mutex mu_;  // rings_, next_
   std::vector<watched> rings_;
   std::uint64_t next_ = 1;
