@@ -2,9 +2,10 @@
 # The checks of pdc's cuda tier that need a GPU (docs/cuda.md, "On a GPU"),
 # ready to run unchanged on a machine with an NVIDIA GPU, in under 5 minutes:
 # prints the device, builds what it needs with CUDA (unless given a build),
-# runs the emulation tests and the device test, and prints the device
-# test's table. Record that table, with the device's name, in
-# docs/benchmarks.md ("The cuda tier").
+# runs the emulation tests, the device test (the loops driven directly),
+# the cuda tier through a real pdcd (pdc_integration_tests' CudaTier test)
+# and `pdc-bench cuda`, and prints their tables. Record them, with the
+# device's name, in docs/benchmarks.md ("The cuda tier").
 #
 #   scripts/gpu-check.sh               # configure and build into build-gpu/
 #   PDC_GPU_BUILD=build scripts/gpu-check.sh   # use an existing CUDA build
@@ -26,7 +27,8 @@ if [[ -z "$build" ]]; then
   build=build-gpu
   echo "== gpu-check: building (CUDA on) into $build =="
   cmake -S . -B "$build" -G Ninja -Wno-dev -DCMAKE_BUILD_TYPE=Release -DPDC_CUDA=ON >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target pdc_cuda_device_test pdc_core_tests
+  cmake --build "$build" -j "$(nproc)" --target pdc_cuda_device_test pdc_core_tests pdcd pdc-kernel-host \
+    pdc_kernels pdc_integration_tests pdc-bench
 fi
 test_bin=$build/bin/pdc_cuda_device_test
 core_tests=$(find "$build" -name pdc_core_tests -type f -perm -u+x | head -1)
@@ -45,8 +47,31 @@ timeout 180 "$test_bin"
 rc=$?
 set -e
 case $rc in
-  0) echo "gpu-check: passed" ;;
-  77) echo "gpu-check: no GPU here; nothing measured" ;;
-  *) echo "gpu-check: FAILED (exit $rc)" ;;
+  0) echo "gpu-check: device test passed" ;;
+  77) echo "gpu-check: no GPU here; nothing measured"; exit 77 ;;
+  *) echo "gpu-check: device test FAILED (exit $rc)" ;;
 esac
-exit $rc
+
+status=$rc
+integration=$(find "$build" -name pdc_integration_tests -type f -perm -u+x | head -1)
+if [[ -n "$integration" ]]; then
+  echo "== gpu-check: the cuda tier through pdcd (echo_cuda, vector_add_cuda) =="
+  if ! timeout 120 "$integration" --gtest_filter='CudaTier*' --gtest_brief=1; then
+    echo "gpu-check: the pdcd cuda tier test FAILED"
+    status=1
+  fi
+else
+  echo "pdc_integration_tests not built: the pdcd path is not checked"
+fi
+if [[ -x "$build/bin/pdc-bench" ]]; then
+  echo "== gpu-check: pdc-bench cuda =="
+  if ! timeout 200 "$build/bin/pdc-bench" cuda --scale "${PDC_GPU_BENCH_SCALE:-0.5}" --reps 3 \
+      --kernels-dir "$build/kernels"; then
+    echo "gpu-check: pdc-bench cuda FAILED"
+    status=1
+  fi
+else
+  echo "pdc-bench not built: no bench rows"
+fi
+[[ $status -eq 0 ]] && echo "gpu-check: passed"
+exit $status
