@@ -38,5 +38,7 @@ extern "C" __global__ void pdc_cuda_anomaly_loop(pdc::cuda::control_block* cb, p
                                                  pdc::cuda::mailbox_cursor* cursors,
                                                  pdc::anomaly::stream_state* states) {
   anomaly_handler h{states};
-  pdc::cuda::run_loop(cb, table, cursors, h, threadIdx.x % 32U, 32U);
+  // Each batch of requests is staged in shared memory before it is read.
+  __shared__ alignas(16) std::byte stage[pdc::cuda::k_stage_bytes];
+  pdc::cuda::run_loop(cb, table, cursors, h, threadIdx.x % 32U, 32U, 64, 20'000, stage, pdc::cuda::k_stage_bytes);
 }

@@ -35,7 +35,8 @@ int anomaly_create(pdc_kernel_ctx* ctx, const char* /*config*/, void** state) {
   if (e != cudaSuccess) {
     if (windows != nullptr) cudaFree(windows);
     if (g_host != nullptr) {
-      g_host->log(ctx, PDC_LOG_ERROR, (std::string("cannot allocate the streams' windows: ") + cudaGetErrorName(e)).c_str());
+      g_host->log(ctx, PDC_LOG_ERROR,
+                  (std::string("cannot allocate the streams' windows: ") + cudaGetErrorName(e)).c_str());
     }
     return PDC_E_SYSTEM;
   }
@@ -49,8 +50,9 @@ void anomaly_destroy(void* state) {
 
 int launch_anomaly(const pdc_cuda_launch_args* a, const char** error_name) {
   pdc_cuda_anomaly_loop<<<a->grid, a->block, a->shared_bytes, static_cast<cudaStream_t>(a->stream)>>>(
-      static_cast<pdc::cuda::control_block*>(a->control_block), static_cast<pdc::cuda::mailbox_table*>(a->mailbox_table),
-      static_cast<pdc::cuda::mailbox_cursor*>(a->cursors), static_cast<pdc::anomaly::stream_state*>(a->state));
+      static_cast<pdc::cuda::control_block*>(a->control_block),
+      static_cast<pdc::cuda::mailbox_table*>(a->mailbox_table), static_cast<pdc::cuda::mailbox_cursor*>(a->cursors),
+      static_cast<pdc::anomaly::stream_state*>(a->state));
   const cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) *error_name = cudaGetErrorName(e);
   return static_cast<int>(e);

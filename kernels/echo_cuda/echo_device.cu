@@ -22,5 +22,7 @@ struct echo_handler {
 extern "C" __global__ void pdc_cuda_echo_loop(pdc::cuda::control_block* cb, pdc::cuda::mailbox_table* table,
                                               pdc::cuda::mailbox_cursor* cursors) {
   echo_handler h;
-  pdc::cuda::run_loop(cb, table, cursors, h, threadIdx.x % 32U, 32U);
+  // Each batch of requests is staged in shared memory before it is read.
+  __shared__ alignas(16) std::byte stage[pdc::cuda::k_stage_bytes];
+  pdc::cuda::run_loop(cb, table, cursors, h, threadIdx.x % 32U, 32U, 64, 20'000, stage, pdc::cuda::k_stage_bytes);
 }

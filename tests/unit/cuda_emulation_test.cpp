@@ -128,10 +128,16 @@ struct attachment_pair {
 // table, the cursors, and the thread running the device loop.
 class emulated_kernel {
  public:
-  emulated_kernel() {
+  // `stage_bytes` 0: records are read from the rings in place; else each
+  // batch is staged first, as the GPU loops do (4 KiB: smaller than the
+  // largest records, so both ways are taken).
+  explicit emulated_kernel(std::uint32_t stage_bytes = 4096) : stage_(stage_bytes) {
     std::memset(static_cast<void*>(cb_.get()), 0, sizeof(dev::control_block));
     std::memset(static_cast<void*>(table_.get()), 0, sizeof(dev::mailbox_table));
-    thread_ = std::thread([this] { dev::run_loop(cb_.get(), table_.get(), cursors_.get(), handler_); });
+    thread_ = std::thread([this] {
+      dev::run_loop(cb_.get(), table_.get(), cursors_.get(), handler_, 0, 1, 64, 20'000,
+                    stage_.empty() ? nullptr : stage_.data(), static_cast<std::uint32_t>(stage_.size()));
+    });
   }
   ~emulated_kernel() { (void)terminate(); }
   emulated_kernel(const emulated_kernel&) = delete;
@@ -179,13 +185,20 @@ class emulated_kernel {
   std::unique_ptr<dev::mailbox_table> table_ = std::make_unique<dev::mailbox_table>();
   std::unique_ptr<dev::mailbox_cursor[]> cursors_ = std::make_unique<dev::mailbox_cursor[]>(dev::k_max_mailboxes);
   echo_handler handler_;
+  std::vector<std::byte> stage_;
   std::uint64_t generation_ = 0;
   std::thread thread_;
 };
 
-TEST(CudaEmulation, AClientsRequestsAreAnsweredInOrderThroughItsOwnRings) {
+class CudaEmulationStaged : public ::testing::TestWithParam<std::uint32_t> {};
+
+// With the records read in place (0), and staged through buffers smaller
+// and larger than the records (a record that does not fit is read in place).
+INSTANTIATE_TEST_SUITE_P(StageBytes, CudaEmulationStaged, ::testing::Values(0U, 256U, 4096U));
+
+TEST_P(CudaEmulationStaged, AClientsRequestsAreAnsweredInOrderThroughItsOwnRings) {
   auto a = attachment_pair::make(7);
-  emulated_kernel k;
+  emulated_kernel k(GetParam());
   ASSERT_TRUE(k.put(0, a->mailbox(7)));
   k.set_state(dev::k_run_active);
   // Enough to wrap the 64 KiB rings many times, sizes varied so padding records occur.

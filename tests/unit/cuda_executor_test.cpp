@@ -16,6 +16,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "pdc/cuda.cuh"
 #include "tiers/cuda_executor.hpp"
@@ -40,6 +41,7 @@ struct echo_device_handler {
 
 // A "stream": the thread the launched loop runs on.
 struct emulated_stream {
+  std::vector<std::byte> stage = std::vector<std::byte>(dev::k_stage_bytes);  // the loops' shared memory
   std::thread loop;
   std::atomic<bool> done{false};
   ~emulated_stream() {
@@ -115,7 +117,7 @@ class emulated_backend final : public cuda_backend {
     auto* cursors = static_cast<dev::mailbox_cursor*>(a->cursors);
     s->loop = std::thread([s, cb, t, cursors] {
       echo_device_handler h;
-      dev::run_loop(cb, t, cursors, h);
+      dev::run_loop(cb, t, cursors, h, 0, 1, 64, 20'000, s->stage.data(), dev::k_stage_bytes);
       s->done.store(true, std::memory_order_release);
     });
     return 0;

@@ -198,8 +198,14 @@ void cuda_executor::release(std::uint64_t attachment_id) noexcept {
   }
 }
 
-void cuda_executor::let_go(slot& s, bool unregister) noexcept {
+void cuda_executor::stop_waking(slot& s) noexcept {
+  // Synchronous: once it returns, the helper's thread no longer uses the view.
   if (s.waker != 0) dev_->waker().remove(s.waker);
+  s.waker = 0;
+}
+
+void cuda_executor::let_go(slot& s, bool unregister) noexcept {
+  stop_waking(s);
   if (unregister && s.host_base != nullptr) dev_->backend().unregister_host(s.host_base);
   s = slot{};
 }
@@ -265,6 +271,7 @@ void cuda_executor::watch_clients() {
     if (broken != 0) {
       k_.host().log(k_, PDC_LOG_WARN,
                     "attachment " + std::to_string(aid) + " wrote a corrupt request ring; the GPU serves it no more");
+      stop_waking(s);  // the view's wake path is the helper's thread's until then
       s.src->view.close(static_cast<std::uint32_t>(errc::corrupt_segment));
     } else if (!s.src->view.requests().producer_closed()) {
       continue;
@@ -326,7 +333,9 @@ void cuda_executor::fail(const std::string& why, bool device_fault) {
   // mapped for the GPU (a faulted context cannot unmap them, and a loop
   // that still runs must not lose them).
   for (auto& s : slots_) {
-    if (s.src != nullptr) s.src->view.close(static_cast<std::uint32_t>(errc::plugin_error));
+    if (s.src == nullptr) continue;
+    stop_waking(s);  // the view's wake path is the helper's thread's until then
+    s.src->view.close(static_cast<std::uint32_t>(errc::plugin_error));
   }
   // A loop that still runs (another kernel faulted the context, or it
   // returned on its own) is asked to end; what it used is kept.
