@@ -399,6 +399,47 @@ TEST(CudaEmulation, TheHostHelperWakesAClientParkedOnItsReplyRing) {
               static_cast<unsigned long long>(s1.rounds - s0.rounds), static_cast<double>(s1.cpu_ns - s0.cpu_ns) / 1e6);
 }
 
+// The thread-per-message style: a handler without lanes, adapted.
+struct upper_case {
+  [[nodiscard]] std::uint32_t reply_bytes(const dev::message& m) const { return m.length; }
+  int handle(const dev::message& m, dev::reply& out) const {
+    if (m.length == 0) return 1;  // nothing to shout: an error reply
+    for (std::uint32_t i = 0; i < m.length && i < out.capacity; ++i) {
+      const auto c = static_cast<char>(m.payload[i]);
+      out.payload[i] = static_cast<std::byte>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+    }
+    out.type_id = 77;
+    return 0;
+  }
+};
+
+TEST(CudaEmulation, AThreadPerMessageHandlerServesThroughTheSameLoop) {
+  auto a = attachment_pair::make(5);
+  auto cb = std::make_unique<dev::control_block>();
+  auto table = std::make_unique<dev::mailbox_table>();
+  auto cursors = std::make_unique<dev::mailbox_cursor[]>(dev::k_max_mailboxes);
+  std::memset(static_cast<void*>(cb.get()), 0, sizeof *cb);
+  std::memset(static_cast<void*>(table.get()), 0, sizeof *table);
+  dev::thread_per_message<upper_case> h{};
+  std::thread loop([&] { dev::run_loop(cb.get(), table.get(), cursors.get(), h); });
+  table->slots[0] = a->mailbox(5);
+  dev::store_release(&cb->table_generation, std::uint64_t{1});
+  dev::store_release(&cb->run_state, static_cast<std::uint32_t>(dev::k_run_active));
+  a->send(1, "quiet please");
+  a->send(2, "");
+  envelope env;
+  std::string got;
+  ASSERT_TRUE(a->receive(env, got));
+  EXPECT_EQ(got, "QUIET PLEASE");
+  EXPECT_EQ(env.type_id(), 77U);
+  ASSERT_TRUE(a->receive(env, got));
+  EXPECT_EQ(got, "plugin_error: the device handler failed");
+  EXPECT_EQ(env.flags(), k_envelope_flag_reply | k_envelope_flag_error);
+  dev::store_release(&cb->run_state, static_cast<std::uint32_t>(dev::k_run_terminate));
+  loop.join();
+  EXPECT_EQ(dev::load_acquire(&cb->stopped), 1U);
+}
+
 // A client parked on a kernel that stays silent is not a reason to poll
 // fast for ever: past the hot window the helper looks once per `quiet`,
 // and still wakes the client when the reply comes at last.

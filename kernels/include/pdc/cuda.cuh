@@ -658,6 +658,23 @@ PDC_HD std::uint32_t serve_mailbox(mailbox_cursor& c, mailbox_state& st, Handler
   return done;
 }
 
+/// The thread-per-message style, for handlers that need no lanes: `Simple`
+/// has `reply_bytes(const message&)` and `handle(const message&, reply&)`,
+/// and each message is handled by one thread (lane 0) while the others
+/// wait; what it returns and the type id it set hold for the whole warp.
+template <typename Simple>
+struct thread_per_message {
+  Simple simple;
+  PDC_HD std::uint32_t reply_bytes(const message& m) const { return simple.reply_bytes(m); }
+  PDC_HD int handle(const message& m, reply& out, std::uint32_t lane, std::uint32_t /*lanes*/) const {
+    std::uint32_t rc = 0;
+    if (lane == 0) rc = static_cast<std::uint32_t>(simple.handle(m, out));
+    out.type_id = from_lane0(out.type_id);
+    out.length = from_lane0(out.length);
+    return static_cast<int>(from_lane0(rc));
+  }
+};
+
 /// The persistent loop of one warp serving every mailbox of `t` (lane
 /// `lane` of `lanes`; the host emulation calls it with one lane). Until the
 /// host writes terminate: reads run_state and the table generation (two
