@@ -116,8 +116,7 @@ class HttpMetricsTest : public ::testing::Test {
     ASSERT_TRUE(d_->ready()) << d_->log();
     // Listening, not only bound: the socket file exists from bind(), and a
     // connect before listen() is refused (seen once under load in CI-like runs).
-    ASSERT_TRUE(wait_until([&] { return d_->log().find("metrics over HTTP at") != std::string::npos; }))
-        << d_->log();
+    ASSERT_TRUE(wait_until([&] { return d_->log().find("metrics over HTTP at") != std::string::npos; })) << d_->log();
   }
   temp_dir dir_;
   std::string conf_ = dir_.path() + "/pdcd.toml";

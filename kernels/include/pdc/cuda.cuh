@@ -675,6 +675,7 @@ struct thread_per_message {
   }
 };
 
+/// Exactly one warp per launch may call it: two would serve the same rings.
 /// The persistent loop of one warp serving every mailbox of `t` (lane
 /// `lane` of `lanes`; the host emulation calls it with one lane). Until the
 /// host writes terminate: reads run_state and the table generation (two
