@@ -111,6 +111,7 @@ class emulated_backend final : public cuda_backend {
       *error_name = "cudaErrorNoKernelImageForDevice";
       return 209;
     }
+    if (std::string(a->config) == "never-starts") return 0;  // queued behind other work, for ever
     auto* s = static_cast<emulated_stream*>(a->stream);
     auto* cb = static_cast<dev::control_block*>(a->control_block);
     auto* t = static_cast<dev::mailbox_table*>(a->mailbox_table);
@@ -144,12 +145,23 @@ class CudaExecutorTest : public ::testing::Test {
   }
 
   // A launched cuda-tier kernel (not yet active); its launch's error if it failed.
-  result<std::shared_ptr<kernel>> launch(const std::string& id, const std::string& config = "") {
+  static int create(pdc_kernel_ctx* /*ctx*/, const char* /*config*/, void** state) {
+    *state = nullptr;
+    return PDC_OK;
+  }
+  static void destroy(void* /*state*/) { ++destroyed; }
+  static inline int destroyed = 0;
+
+  result<std::shared_ptr<kernel>> launch(const std::string& id, const std::string& config = "",
+                                         std::uint64_t stop_timeout_ns = cuda_executor::k_stop_timeout_ns,
+                                         std::uint64_t start_timeout_ns = cuda_executor::k_start_timeout_ns) {
     auto e = std::make_shared<kernel_type_entry>();
     e->name = "echo_emulated";
     e->tiers = PDC_TIER_MASK(PDC_TIER_CUDA);
     e->type.struct_size = sizeof(pdc_kernel_type);
     e->type.name = "echo_emulated";
+    e->type.create = &create;
+    e->type.destroy = &destroy;
     e->cuda = pdc_cuda_kernel{sizeof(pdc_cuda_kernel), 1, 32, 0, &emulated_backend::launch};
     launch_request req;
     req.kernel_type = e->name;
@@ -159,7 +171,7 @@ class CudaExecutorTest : public ::testing::Test {
     req.max_message_bytes = 1024;
     req.config = config;
     auto k = std::make_shared<kernel>(req, e, host);
-    auto exec = std::make_unique<cuda_executor>(*k, device, *e->cuda);
+    auto exec = std::make_unique<cuda_executor>(*k, device, *e->cuda, stop_timeout_ns, start_timeout_ns);
     auto* raw = exec.get();
     auto launched = k->launch(std::move(exec));
     if (!launched) return std::move(launched).err();
@@ -333,7 +345,7 @@ TEST_F(CudaExecutorTest, ACorruptRingBreaksOnlyItsAttachment) {
 
   EXPECT_TRUE(until([&] { return bad->view().replies().producer_closed(); })) << "the broken attachment is closed";
   EXPECT_EQ(bad->view().replies().producer_close_reason(), static_cast<std::uint32_t>(errc::corrupt_segment));
-  EXPECT_TRUE(host.logged("wrote a corrupt request ring"));
+  EXPECT_TRUE(host.logged("wrote a corrupt ring (an index or a header that cannot be right)"));
   good->send("unharmed");
   auto r = reply(*good);
   ASSERT_TRUE(r);
@@ -430,6 +442,35 @@ TEST_F(CudaExecutorTest, ADeviceFaultFailsTheKernelClosesItsClientsAndRefusesThe
   backend->fault.clear();  // so the loop's thread is asked to end (terminate)
   stop(**k);
   EXPECT_EQ((*k)->state(), kernel_state::terminated);
+}
+
+TEST_F(CudaExecutorTest, ALoopThatNeverStartsIsReportedAndOneThatNeverStopsKeepsItsState) {
+  auto k = launch("g", "never-starts", 100'000'000, 50'000'000);
+  ASSERT_TRUE(k) << k.err().what();
+  ASSERT_TRUE((*k)->activate());
+  auto a = attach(**k);
+  ASSERT_NE(a, nullptr);
+  EXPECT_TRUE(until([&] { return (*k)->last_error().find("has not started") != std::string::npos; }));
+  EXPECT_EQ((*k)->last_error(),
+            "kernel 'g': its device loop has not started 50 ms after its launch (is the GPU busy with other work?); "
+            "attachments wait for it");
+  // Terminate: the loop never says it stopped; after the bound the kernel
+  // ends anyway, keeps what the loop may use mapped, and skips destroy().
+  const int destroyed_before = destroyed;
+  stop(**k);
+  EXPECT_EQ((*k)->state(), kernel_state::terminated);
+  EXPECT_TRUE(host.logged("the device loop has not stopped 100 ms after terminate"));
+  EXPECT_TRUE(host.logged("destroy() skipped: the kernel's device loop may still use its state"));
+  EXPECT_EQ(destroyed, destroyed_before);
+  EXPECT_FALSE(backend->registered.empty()) << "its segment stays mapped for the GPU";
+}
+
+TEST_F(CudaExecutorTest, DestroyRunsOnceTheLoopHasStopped) {
+  auto k = launch("g");
+  ASSERT_TRUE(k) << k.err().what();
+  const int destroyed_before = destroyed;
+  stop(**k);
+  EXPECT_EQ(destroyed, destroyed_before + 1);
 }
 
 }  // namespace

@@ -51,7 +51,8 @@ kernel::~kernel() {
   if (exec_) {
     stopping_.store(true, std::memory_order_seq_cst);
     halt();
-    exec_.reset();  // joins its threads: they see the halt between messages
+    if (exec_->state_still_in_use()) created_ = false;  // leave it to the process's exit
+    exec_.reset();                                      // joins its threads: they see the halt between messages
   }
   if (created_ && type_->type.destroy != nullptr) type_->type.destroy(plugin_state_);
 }
@@ -223,7 +224,13 @@ void kernel::finish_terminate() {
     a->view.close(static_cast<std::uint32_t>(why));
   }
   attachments_.clear();
-  if (created_ && type_->type.destroy != nullptr) type_->type.destroy(plugin_state_);
+  if (created_ && type_->type.destroy != nullptr) {
+    if (exec_ && exec_->state_still_in_use()) {
+      host_.log(*this, PDC_LOG_ERROR, "destroy() skipped: the kernel's device loop may still use its state");
+    } else {
+      type_->type.destroy(plugin_state_);
+    }
+  }
   created_ = false;
   plugin_state_ = nullptr;
   state_.store(kernel_state::terminated, std::memory_order_seq_cst);

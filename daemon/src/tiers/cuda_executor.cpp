@@ -34,8 +34,13 @@ void cuda_device::mark_faulted(const std::string& why) {
            "restarted";
 }
 
-cuda_executor::cuda_executor(kernel& k, std::shared_ptr<cuda_device> dev, const pdc_cuda_kernel& entry)
-    : k_(k), dev_(std::move(dev)), entry_(entry) {}
+cuda_executor::cuda_executor(kernel& k, std::shared_ptr<cuda_device> dev, const pdc_cuda_kernel& entry,
+                             std::uint64_t stop_timeout_ns, std::uint64_t start_timeout_ns)
+    : k_(k),
+      dev_(std::move(dev)),
+      entry_(entry),
+      stop_timeout_ns_(stop_timeout_ns),
+      start_timeout_ns_(start_timeout_ns) {}
 
 cuda_executor::~cuda_executor() {
   *alive_ = false;
@@ -102,6 +107,7 @@ result<void> cuda_executor::start() {
                                       std::string(name != nullptr ? name : "error " + std::to_string(rc)) + ")"});
   }
   launched_ = true;
+  launched_ns_ = now_ns();
   schedule_tick();
   return ok();
 }
@@ -270,7 +276,11 @@ void cuda_executor::watch_clients() {
     const std::uint32_t broken = served ? dev::load_acquire(&st.broken) : 0U;
     if (broken != 0) {
       k_.host().log(k_, PDC_LOG_WARN,
-                    "attachment " + std::to_string(aid) + " wrote a corrupt request ring; the GPU serves it no more");
+                    "attachment " + std::to_string(aid) + " wrote a corrupt ring (" +
+                        (broken == static_cast<std::uint32_t>(dev::ring_status::corrupt)
+                             ? "an index or a header that cannot be right"
+                             : "status " + std::to_string(broken)) +
+                        "); the GPU serves it no more");
       stop_waking(s);  // the view's wake path is the helper's thread's until then
       s.src->view.close(static_cast<std::uint32_t>(errc::corrupt_segment));
     } else if (!s.src->view.requests().producer_closed()) {
@@ -315,6 +325,19 @@ void cuda_executor::check_health() {
     fail("kernel '" + k_.id() + "' failed on GPU " + std::to_string(dev_->backend().ordinal()) + ": " + why, true);
     return;
   }
+  // A loop that never showed a heartbeat has not started (a GPU busy with
+  // other work cannot make it resident): said once, in the kernel's error.
+  const auto* control = static_cast<dev::control_block*>(control_.host);
+  if (!start_reported_ && st == cuda_backend::stream_state::running &&
+      dev::load_relaxed(const_cast<std::uint64_t*>(&control->heartbeat)) == 0 &&
+      now_ns() - launched_ns_ > start_timeout_ns_) {
+    start_reported_ = true;
+    const std::string late = "kernel '" + k_.id() + "': its device loop has not started " +
+                             std::to_string(start_timeout_ns_ / 1'000'000) +
+                             " ms after its launch (is the GPU busy with other work?); attachments wait for it";
+    k_.set_error(late);
+    k_.host().log(k_, PDC_LOG_WARN, late);
+  }
   if (st == cuda_backend::stream_state::done && stop_ < stop_phase::terminating) {
     const auto* cb = static_cast<dev::control_block*>(control_.host);
     fail("kernel '" + k_.id() + "' failed: its device loop returned without being asked to (error " +
@@ -356,7 +379,7 @@ bool cuda_executor::requests_drained() const noexcept {
 void cuda_executor::stop(std::function<void()> stopped) {
   stopped_ = std::move(stopped);
   stop_ = stop_phase::draining;
-  stop_deadline_ns_ = now_ns() + k_stop_timeout_ns;
+  stop_deadline_ns_ = now_ns() + stop_timeout_ns_;
   refuse_inbox();
   if (!launched_ || failed_) {
     finish(false);
@@ -380,7 +403,7 @@ void cuda_executor::advance_stop() {
     // SYNC: run_state — release, as in apply_run_state().
     dev::store_release(&cb->run_state, static_cast<std::uint32_t>(dev::k_run_terminate));
     stop_ = stop_phase::terminating;
-    stop_deadline_ns_ = now_ns() + k_stop_timeout_ns;
+    stop_deadline_ns_ = now_ns() + stop_timeout_ns_;
   }
   // SYNC: stopped — acquire pairs with the loop's last release: it touches
   // none of the rings or the table after it.
@@ -399,9 +422,10 @@ void cuda_executor::advance_stop() {
   if (now_ns() < stop_deadline_ns_) return;
   k_.host().log(k_, PDC_LOG_ERROR,
                 std::string("the device loop has not ") + (loop_stopped ? "ended its launch " : "stopped ") +
-                    std::to_string(k_stop_timeout_ns / 1'000'000) +
+                    std::to_string(stop_timeout_ns_ / 1'000'000) +
                     " ms after terminate; its memory stays mapped for the GPU until pdcd exits");
   leaked_ = true;
+  loop_may_run_ = true;
   finish(false);
 }
 

@@ -27,8 +27,15 @@ namespace pdc::daemon {
 
 class cuda_executor final : public executor {
  public:
-  /// Serves `k` with `entry`'s loop on `dev`.
-  cuda_executor(kernel& k, std::shared_ptr<cuda_device> dev, const pdc_cuda_kernel& entry);
+  /// How long terminate waits for the loop to stop, then for its stream.
+  static constexpr std::uint64_t k_stop_timeout_ns = 2'000'000'000;
+  /// How long a launched loop may take to show its first heartbeat before
+  /// the kernel's error says it has not started.
+  static constexpr std::uint64_t k_start_timeout_ns = 5'000'000'000;
+
+  /// Serves `k` with `entry`'s loop on `dev` (the timeouts: tests shorten them).
+  cuda_executor(kernel& k, std::shared_ptr<cuda_device> dev, const pdc_cuda_kernel& entry,
+                std::uint64_t stop_timeout_ns = k_stop_timeout_ns, std::uint64_t start_timeout_ns = k_start_timeout_ns);
   ~cuda_executor() override;
   cuda_executor(const cuda_executor&) = delete;
   cuda_executor& operator=(const cuda_executor&) = delete;
@@ -44,8 +51,7 @@ class cuda_executor final : public executor {
   /// The run state the device loop last acted on (tests wait for it).
   [[nodiscard]] std::uint32_t device_state_seen() const noexcept;
 
-  /// How long terminate waits for the loop to stop, then for its stream.
-  static constexpr std::uint64_t k_stop_timeout_ns = 2'000'000'000;
+  [[nodiscard]] bool state_still_in_use() const noexcept override { return loop_may_run_; }
 
  private:
   enum class phase : std::uint8_t { free, joining, live, leaving };
@@ -89,7 +95,12 @@ class cuda_executor final : public executor {
   std::uint64_t stop_deadline_ns_ = 0;
   std::function<void()> stopped_;
   bool failed_ = false;
-  bool leaked_ = false;  // a loop that never stopped keeps its memory
+  bool leaked_ = false;        // a loop that never stopped (or a faulted context) keeps its memory
+  bool loop_may_run_ = false;  // a loop that did not stop when told: it may still use the plugin's state
+  std::uint64_t stop_timeout_ns_;
+  std::uint64_t start_timeout_ns_;
+  std::uint64_t launched_ns_ = 0;
+  bool start_reported_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::atomic<bool> posted_{false};  // a notify() from another thread is on its way
 };

@@ -47,6 +47,10 @@ class executor {
   virtual void collect(kernel_snapshot& s) const;
   /// The kernel's subscribers or connections changed. Control thread.
   virtual void targets_changed() {}
+  /// True when something may still use the plugin's state after the
+  /// executor stopped (a GPU loop that never ended): destroy() is then
+  /// skipped, and the state is left to the process's exit.
+  [[nodiscard]] virtual bool state_still_in_use() const noexcept { return false; }
   /// Refuses new work while the kernel cannot take it (a failed host), with why.
   [[nodiscard]] virtual result<void> serviceable() const { return ok(); }
 
