@@ -5,17 +5,8 @@
 
 #include <string>
 
-#include "../anomaly/anomaly_core.hpp"
-#include "pdc/cuda.cuh"
+#include "device_loops.cuh"
 #include "pdc/plugin.h"
-
-extern "C" __global__ void pdc_cuda_echo_loop(pdc::cuda::control_block* cb, pdc::cuda::mailbox_table* table,
-                                              pdc::cuda::mailbox_cursor* cursors);
-extern "C" __global__ void pdc_cuda_vector_add_loop(pdc::cuda::control_block* cb, pdc::cuda::mailbox_table* table,
-                                                    pdc::cuda::mailbox_cursor* cursors);
-extern "C" __global__ void pdc_cuda_anomaly_loop(pdc::cuda::control_block* cb, pdc::cuda::mailbox_table* table,
-                                                 pdc::cuda::mailbox_cursor* cursors,
-                                                 pdc::anomaly::stream_state* states);
 
 namespace {
 

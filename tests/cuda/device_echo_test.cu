@@ -22,11 +22,7 @@
 #include "pdc/cuda.cuh"
 #include "pdc/proto/envelope.hpp"
 
-extern "C" __global__ void pdc_cuda_echo_loop(pdc::cuda::control_block* cb, pdc::cuda::mailbox_table* table,
-                                              pdc::cuda::mailbox_cursor* cursors);
-extern "C" __global__ void pdc_cuda_anomaly_loop(pdc::cuda::control_block* cb, pdc::cuda::mailbox_table* table,
-                                                 pdc::cuda::mailbox_cursor* cursors,
-                                                 pdc::anomaly::stream_state* states);
+#include "cuda/device_loops.cuh"
 
 namespace {
 

@@ -312,6 +312,27 @@ TEST(CudaEmulation, ARingThatLiesBreaksItsMailboxOnlyAndAMalformedRecordIsSkippe
   ASSERT_TRUE(k.put(2, runaway->mailbox(3)));
   runaway->daemon.seg().control(k_attachment_request_ring)->write_pos.store(1ULL << 40, std::memory_order_release);
   ASSERT_TRUE(emulated_kernel::until([&] { return k.state(2).broken != 0; }));
+  // A write index off the records' 8-byte grid (what it covers is no whole header).
+  auto crooked = attachment_pair::make(4);
+  ASSERT_TRUE(k.put(3, crooked->mailbox(4)));
+  crooked->daemon.seg().control(k_attachment_request_ring)->write_pos.store(4, std::memory_order_release);
+  ASSERT_TRUE(emulated_kernel::until([&] { return k.state(3).broken != 0; }));
+  EXPECT_EQ(k.state(3).broken, static_cast<std::uint32_t>(dev::ring_status::corrupt));
+  // A reply ring whose read index claims more was read than was ever written.
+  auto reader = attachment_pair::make(5, 1 << 12);
+  ASSERT_TRUE(k.put(4, reader->mailbox(5)));
+  reader->daemon.seg().control(k_attachment_reply_ring)->read_pos.store(1ULL << 30, std::memory_order_release);
+  // Replies until they need room the lie would grant: the device then looks, and believes none of it.
+  const std::string text(300, 'r');
+  const envelope e = make_envelope(100, static_cast<std::uint32_t>(text.size()), 1);
+  std::vector<std::byte> rec(sizeof e + text.size());
+  std::memcpy(rec.data(), &e, sizeof e);
+  std::memcpy(rec.data() + sizeof e, text.data(), text.size());
+  ASSERT_TRUE(emulated_kernel::until([&] {
+    (void)reader->client.requests().try_push(rec);  // full now and then: the device reads on
+    return k.state(4).broken != 0;
+  }));
+  EXPECT_EQ(k.state(4).broken, static_cast<std::uint32_t>(dev::ring_status::corrupt));
   // The fair client is still served.
   fair->send(10, "still served");
   ASSERT_TRUE(fair->receive(env, got));

@@ -59,14 +59,7 @@ result<void> cuda_executor::start() {
   if (!dev_->fault().empty()) return make_error(errc::not_supported, dev_->fault());
   auto& b = dev_->backend();
   auto fail_start = [&](error e) {
-    if (stream_ != nullptr) b.destroy_stream(stream_);
-    b.free_device(cursors_);
-    b.free_mapped(table_);
-    b.free_mapped(control_);
-    stream_ = nullptr;
-    cursors_ = 0;
-    table_ = {};
-    control_ = {};
+    free_launch();
     return make_error(e.code, "kernel '" + k_.id() + "': " + e.message);
   };
   auto cb = b.alloc_mapped(sizeof(dev::control_block));
@@ -429,23 +422,25 @@ void cuda_executor::advance_stop() {
   finish(false);
 }
 
+void cuda_executor::free_launch() noexcept {
+  auto& b = dev_->backend();
+  if (stream_ != nullptr) b.destroy_stream(stream_);
+  b.free_device(cursors_);
+  b.free_mapped(table_);
+  b.free_mapped(control_);
+  stream_ = nullptr;
+  cursors_ = 0;
+  table_ = {};
+  control_ = {};
+}
+
 void cuda_executor::finish(bool clean) {
   stop_ = stop_phase::done;
-  auto& b = dev_->backend();
   const bool free_memory = clean && !leaked_;
   for (auto& s : slots_) {
     if (s.at != phase::free) let_go(s, free_memory);
   }
-  if (free_memory) {
-    b.destroy_stream(stream_);
-    b.free_device(cursors_);
-    b.free_mapped(table_);
-    b.free_mapped(control_);
-    stream_ = nullptr;
-    cursors_ = 0;
-    table_ = {};
-    control_ = {};
-  }
+  if (free_memory) free_launch();
   launched_ = launched_ && !free_memory;
   if (auto done = std::move(stopped_)) done();
 }

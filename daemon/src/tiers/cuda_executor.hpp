@@ -77,6 +77,7 @@ class cuda_executor final : public executor {
   void finish(bool clean);
   void fail(const std::string& why, bool device_fault);
   void let_go(slot& s, bool unregister) noexcept;
+  void free_launch() noexcept;  // what start() allocated
   void stop_waking(slot& s) noexcept;
   [[nodiscard]] std::uint64_t table_seen() const noexcept;
   [[nodiscard]] bool requests_drained() const noexcept;
